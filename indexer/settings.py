@@ -1,0 +1,29 @@
+"""Corpus settings. ``recommender.settings.Settings`` extends this class; it is the one
+settings object the app and the CLI build (environment prefix ``SUMO_``)."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CorpusSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SUMO_", extra="ignore")
+
+    # Where vectors live: an embedded Qdrant Edge folder, or a Qdrant server/cluster by URL.
+    data: Path = Field(default=Path("sumo-data"), description="embedded store folder")
+    qdrant_url: str | None = Field(default=None, description="Qdrant server or cluster URL")
+    qdrant_api_key: str | None = None
+    collection: str = "sumo_items"
+
+    # Which CLIP makes the vectors. ``pretrained`` is an open_clip tag, a local checkpoint
+    # path, or "none" for random weights (tests and benchmarks only).
+    model: str = "ViT-B-32"
+    pretrained: str = "laion2b_s34b_b79k"
+    device: str = "auto"
+    batch_size: int = 32
+    workers: int = 0  # 0: pick from the machine's cores
+
+    @property
+    def server(self) -> bool:
+        return self.qdrant_url is not None

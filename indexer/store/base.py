@@ -1,0 +1,206 @@
+"""One store interface, two backends (Qdrant Edge in-process, Qdrant server by URL).
+
+Everything above this module speaks in SUMO item ids (strings). Backends map them to
+Qdrant point ids deterministically (``point_id``), keep the item id in the payload, and
+translate filters and queries into Qdrant's own operations: policies that name a Qdrant
+query (recommend, relevance feedback, MMR, random sample) get Qdrant's implementation,
+not a re-implementation.
+
+Two kinds of data live side by side:
+- **items**: one vector per item plus a JSON payload (paths, sizes, metadata);
+- **documents**: small versioned JSON bodies by key in a named namespace (e.g. ``users``),
+  with compare-and-set writes so stateless API replicas never lose an update.
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+Vector = NDArray[np.float32]
+
+# Fixed namespace so the same item id maps to the same point id on every machine.
+_POINT_NAMESPACE = uuid.UUID("5a3c1f0e-8b7d-4c2a-9e61-2f0d5b9c7a11")
+ITEM_ID_KEY = "item_id"
+
+
+def point_id(item_id: str) -> str:
+    """The Qdrant point id (a UUID string) of an item or document key."""
+    return str(uuid.uuid5(_POINT_NAMESPACE, item_id))
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """What made the vectors: refusing a different model keeps spaces from mixing."""
+
+    dim: int
+    model: str  # e.g. "ViT-B-32/laion2b_s34b_b79k", or "import:<name>" for imported vectors
+
+
+@dataclass
+class Item:
+    id: str
+    vector: Vector | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    payload: Mapping[str, Any] | None = None
+    vector: Vector | None = None
+
+
+@dataclass(frozen=True)
+class Document:
+    key: str
+    version: int  # 0 never stored; each successful put increments by one
+    body: dict[str, Any]
+
+
+class RecommendStrategy(StrEnum):
+    AVERAGE_VECTOR = "average_vector"
+    BEST_SCORE = "best_score"
+    SUM_SCORES = "sum_scores"
+
+
+@dataclass(frozen=True)
+class FeedbackPair:
+    """One (positive, negative) example for Qdrant's relevance-feedback query."""
+
+    positive: Vector
+    negative: Vector
+    confidence: float = 1.0  # s_pos - s_neg, in [0, 1]
+
+
+@dataclass(frozen=True)
+class FeedbackParams:
+    """score = a·sim(target, x) + Σ c·confidence^b·(sim(pos, x) − sim(neg, x))."""
+
+    a: float = 1.0
+    b: float = 1.0
+    c: float = 1.0
+
+
+class Store(ABC):
+    """A corpus collection of items plus versioned document namespaces."""
+
+    # --- lifecycle and schema ------------------------------------------------------------
+    @abstractmethod
+    def ensure_collection(self, spec: CollectionSpec) -> CollectionSpec:
+        """Create the items collection for ``spec`` or check that it matches.
+
+        Raises ``CollectionMismatch`` when the existing collection was built with a
+        different model or dimension. Returns the stored spec.
+        """
+
+    @abstractmethod
+    def spec(self) -> CollectionSpec | None:
+        """The stored spec, or ``None`` when the collection does not exist yet."""
+
+    @abstractmethod
+    def count(self) -> int: ...
+
+    def optimize(self) -> None:
+        """Build indexes after bulk writes (Edge builds HNSW only here). No-op by default."""
+
+    def flush(self) -> None:
+        """Make acknowledged writes durable. No-op where the backend already is."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- items ---------------------------------------------------------------------------
+    @abstractmethod
+    def upsert(self, items: Sequence[Item]) -> None:
+        """Insert or replace items (vector and payload). Items without a vector are invalid."""
+
+    @abstractmethod
+    def set_payload(self, item_id: str, payload: Mapping[str, Any]) -> None:
+        """Merge keys into one item's payload, leaving its vector untouched."""
+
+    @abstractmethod
+    def delete(self, item_ids: Collection[str]) -> None: ...
+
+    @abstractmethod
+    def retrieve(self, item_ids: Sequence[str], *, with_vectors: bool = False) -> list[Item]:
+        """Items in the order asked for; missing ids are left out."""
+
+    @abstractmethod
+    def scroll(
+        self, *, with_vectors: bool = False, with_payload: bool = True, batch: int = 1024
+    ) -> Iterator[Item]:
+        """Every item, in batches under the hood."""
+
+    # --- queries (all exclude ``exclude`` ids and return at most ``limit`` hits) ---------
+    @abstractmethod
+    def search(
+        self, vector: Vector, limit: int, *, exclude: Collection[str] = (),
+        with_payload: bool = False, with_vectors: bool = False,
+    ) -> list[Hit]:
+        """Nearest neighbours by cosine similarity, best first."""
+
+    def search_many(
+        self, vectors: Sequence[Vector], limit: int, *, exclude: Collection[str] = ()
+    ) -> list[list[Hit]]:
+        """Several nearest-neighbour queries; backends may batch them."""
+        return [self.search(v, limit, exclude=exclude) for v in vectors]
+
+    @abstractmethod
+    def search_mmr(
+        self, vector: Vector, limit: int, *, diversity: float = 0.5, candidates: int = 100,
+        exclude: Collection[str] = (),
+    ) -> list[Hit]:
+        """Qdrant's maximal-marginal-relevance query: near ``vector`` but unlike each other."""
+
+    @abstractmethod
+    def recommend(
+        self, positive: Sequence[Vector], negative: Sequence[Vector], limit: int, *,
+        strategy: RecommendStrategy = RecommendStrategy.AVERAGE_VECTOR,
+        exclude: Collection[str] = (),
+    ) -> list[Hit]:
+        """Qdrant's recommend query."""
+
+    @abstractmethod
+    def relevance_feedback(
+        self, target: Vector, pairs: Sequence[FeedbackPair], limit: int, *,
+        params: FeedbackParams = FeedbackParams(), exclude: Collection[str] = (),
+    ) -> list[Hit]:
+        """Qdrant's relevance-feedback query (Qdrant 1.17)."""
+
+    @abstractmethod
+    def sample(self, limit: int, *, exclude: Collection[str] = (), seed: int | None = None) -> list[Hit]:
+        """Random items (Qdrant's random sample query where the backend has it)."""
+
+    # --- documents -----------------------------------------------------------------------
+    @abstractmethod
+    def get_document(self, namespace: str, key: str) -> Document | None: ...
+
+    @abstractmethod
+    def put_document(
+        self, namespace: str, key: str, body: Mapping[str, Any], *, expected_version: int
+    ) -> Document:
+        """Write ``body`` only if the stored version is ``expected_version`` (0: absent).
+
+        Raises ``ConflictError`` when another writer got there first.
+        """
+
+    @abstractmethod
+    def delete_document(self, namespace: str, key: str) -> bool: ...
+
+    @abstractmethod
+    def scroll_documents(self, namespace: str, *, batch: int = 512) -> Iterator[Document]: ...

@@ -1,0 +1,18 @@
+"""The one settings class of the app (environment prefix ``SUMO_``)."""
+
+from pydantic import Field
+
+from indexer.settings import CorpusSettings
+
+
+class Settings(CorpusSettings):
+    # HTTP service
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = Field(default=None, description="Bearer key for user endpoints")
+    admin_key: str | None = Field(default=None, description="Bearer key for indexing and reports")
+    policy: str = "sumo"  # deployment default; a request may name another (A/B tests)
+    max_events_per_request: int = 256
+    max_limit: int = 100
+    max_body_bytes: int = 1_000_000
+    image_cache: int = 512  # resized images kept in memory

@@ -1,0 +1,1 @@
+"""The ``sumo`` command line: wires the ``indexer`` and ``recommender`` packages together."""

@@ -1,0 +1,3 @@
+from sumo.cli import main
+
+raise SystemExit(main())
