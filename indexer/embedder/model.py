@@ -1,0 +1,149 @@
+"""The CLIP model itself: loaded once, encodes images and texts to unit float32 vectors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from indexer.embedder.registry import (
+    SHIPPED_CONFIGS,
+    ModelChoice,
+    WeightsKind,
+    choose,
+    model_config,
+)
+from indexer.embedder.weights import resolve_tag
+from indexer.errors import WeightsMissing
+from indexer.settings import CorpusSettings
+from indexer.store.base import CollectionSpec
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+log = logging.getLogger(__name__)
+
+RANDOM_SEED = 0  # "none" weights are seeded so every process builds the same random space
+_registered = threading.Lock()
+
+
+def cpu_count() -> int:
+    """Cores this process may use (respects affinity and container CPU sets)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def register_shipped_configs() -> None:
+    import open_clip
+
+    with _registered:
+        if "sumo-tiny" not in open_clip.list_models():
+            open_clip.add_model_config(SHIPPED_CONFIGS)
+
+
+def pick_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+class Embedder:
+    """An open_clip model with its preprocessing; one instance per process."""
+
+    def __init__(
+        self, choice: ModelChoice, model: Any, preprocess: Callable[[Image.Image], torch.Tensor],
+        tokenizer: Callable[..., torch.Tensor], device: str,
+    ) -> None:
+        self.choice = choice
+        self.name = choice.name
+        self.model = model
+        self.preprocess = preprocess  # PIL image -> (3, H, W) normalised tensor
+        self.tokenizer = tokenizer
+        self.device = device
+        size = model.visual.image_size
+        self.image_size: tuple[int, int] = (size, size) if isinstance(size, int) else tuple(size)
+        self.dim = int(model_config(choice.model)["embed_dim"])
+
+    def spec(self) -> CollectionSpec:
+        return CollectionSpec(dim=self.dim, model=self.name)
+
+    def encode_tensors(self, batch: torch.Tensor) -> NDArray[np.float32]:
+        """(N, 3, H, W) preprocessed images -> (N, dim) unit vectors."""
+        import torch
+
+        with torch.inference_mode():
+            out = self.model.encode_image(batch.to(self.device), normalize=True)
+            return np.ascontiguousarray(out.float().cpu().numpy(), dtype=np.float32)
+
+    def encode_images(self, images: Sequence[Image.Image]) -> NDArray[np.float32]:
+        if not images:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        import torch
+
+        return self.encode_tensors(torch.stack([self.preprocess(im) for im in images]))
+
+    def encode_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        import torch
+
+        with torch.inference_mode():
+            tokens = self.tokenizer(list(texts)).to(self.device)
+            out = self.model.encode_text(tokens, normalize=True)
+            return np.ascontiguousarray(out.float().cpu().numpy(), dtype=np.float32)
+
+
+def load_embedder(settings: CorpusSettings) -> Embedder:
+    """Build the model named by the settings. Raises ``WeightsMissing`` with advice."""
+    import open_clip
+    import torch
+
+    choice = choose(settings)
+    register_shipped_configs()
+    torch.set_num_threads(cpu_count())
+    device = pick_device(settings.device)
+    kwargs: dict[str, Any] = {"device": device, "pretrained_text": False}
+    if choice.kind is WeightsKind.TAG:
+        path, cfg = resolve_tag(choice.model, choice.weights)
+        # Passing the file (not the tag) keeps open_clip off the network; the tag's
+        # preprocessing and activation still apply.
+        kwargs.update(
+            pretrained=path, image_mean=cfg.get("mean"), image_std=cfg.get("std"),
+            image_interpolation=cfg.get("interpolation"),
+            image_resize_mode=cfg.get("resize_mode"),
+            force_quick_gelu=bool(cfg.get("quick_gelu", False)),
+        )
+    elif choice.kind is WeightsKind.FILE:
+        kwargs["pretrained"] = choice.weights
+    try:
+        if choice.kind is WeightsKind.RANDOM:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(RANDOM_SEED)
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    choice.model, **kwargs
+                )
+            log.warning("model %s uses RANDOM weights: vectors are for testing only", choice.model)
+        else:
+            model, _, preprocess = open_clip.create_model_and_transforms(choice.model, **kwargs)
+    except (OSError, RuntimeError) as exc:
+        if choice.kind is WeightsKind.RANDOM:
+            raise
+        raise WeightsMissing(
+            f"could not load CLIP weights for model {choice.model} from {choice.weights}: {exc}. "
+            "Pass a matching open_clip checkpoint with SUMO_PRETRAINED=/path/to/file, or "
+            "SUMO_PRETRAINED=none for random weights (testing only)."
+        ) from exc
+    model.eval()
+    tokenizer = open_clip.get_tokenizer(choice.model)
+    log.info("loaded CLIP %s on %s (%d threads)", choice.name, device, torch.get_num_threads())
+    return Embedder(choice, model, preprocess, tokenizer, device)

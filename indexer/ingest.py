@@ -1,0 +1,492 @@
+"""``sumo index``: embed image folders into the store, incrementally and crash-safely.
+
+How a run goes:
+
+1. Check the collection's model (cheaply, before loading torch) and record the roots.
+2. Scan the folders and compare each file's (path, size, mtime_ns) with the ``files`` the
+   store's payloads record: matching files are skipped without being read.
+3. Read the rest in worker threads: hash the bytes (the item id is the content hash, so a
+   file keeps its id across runs and renames), and decode + preprocess only content the
+   store has not seen. Decoding overlaps with model inference in the main thread.
+4. Write in batches, in an order that never loses a path: new items first, then items
+   that gain paths, then items that lose them. Items left without paths are deleted at
+   the end of the run.
+
+All state lives in the store and every write is idempotent (deterministic point ids,
+upserts), so a run killed at any point is finished by the next one: paths whose recorded
+version matches the disk are done, anything else is redone, and stale claims from an
+interrupted move are dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+
+from indexer.embedder import cpu_count, model_spec
+from indexer.errors import CollectionMismatch, ConflictError
+from indexer.images import BadImage, Reason, decode
+from indexer.progress import Progress
+from indexer.scan import FileStat, ScanResult, scan
+from indexer.settings import CorpusSettings
+from indexer.store import Item, Store, open_store
+
+if TYPE_CHECKING:
+    import torch
+
+    from indexer.embedder import Embedder
+
+log = logging.getLogger(__name__)
+
+ROOTS_NAMESPACE, ROOTS_KEY = "corpus", "roots"
+ID_HEX_CHARS = 32  # 128 bits of sha256: collisions are not a practical concern
+MAX_PENDING_UPDATES = 256  # payload-only changes (renames, duplicates) per write batch
+EXAMPLES_PER_REASON = 5
+# Failures that mean the bytes at a path changed (so its old item loses the path), as
+# opposed to a file that could not be read this time.
+CONTENT_FAILURES = frozenset(
+    {Reason.EMPTY, Reason.NOT_IMAGE, Reason.CORRUPT, Reason.BOMB, Reason.UNSUPPORTED}
+)
+
+
+def content_id(data: bytes) -> str:
+    """The item id of a file's bytes."""
+    return hashlib.sha256(data).hexdigest()[:ID_HEX_CHARS]
+
+
+# --- what the store knows --------------------------------------------------------------
+Record = dict[str, Any]  # one payload ``files`` entry: {"path", "size", "mtime_ns"}
+
+
+@dataclass
+class _Entry:
+    stored: dict[str, Record]  # path -> record, as the store has it now
+    want: dict[str, Record]  # path -> record, as it should be after the next write
+    extra: dict[str, Any] = field(default_factory=dict)  # payload of a new item
+    new: bool = False  # no vector in the store yet
+
+
+class Catalog:
+    """In-memory mirror of which item claims which path, plus the writes to reach ``want``."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, _Entry] = {}
+        self.owners: dict[str, set[str]] = {}  # path -> ids whose ``want`` has it
+        self.dirty: set[str] = set()
+
+    @classmethod
+    def load(cls, store: Store) -> Catalog:
+        cat = cls()
+        for it in store.scroll(with_payload=True):
+            files = it.payload.get("files")
+            if not isinstance(files, list):
+                continue  # imported vectors: not ours to track
+            recs = {str(r["path"]): dict(r) for r in files if isinstance(r, dict) and "path" in r}
+            cat.items[it.id] = _Entry(stored=recs, want=dict(recs))
+            for p in recs:
+                cat.owners.setdefault(p, set()).add(it.id)
+            # An item without paths (left by a killed run) is deleted by finish().
+        return cat
+
+    def __contains__(self, item_id: str) -> bool:
+        return item_id in self.items
+
+    def claims(self, path: str) -> set[str]:
+        return self.owners.get(path, set())
+
+    def create(self, item_id: str, stat: FileStat, width: int, height: int) -> None:
+        self.items[item_id] = _Entry({}, {}, {"width": width, "height": height}, new=True)
+        self.claim(item_id, stat)
+
+    def claim(self, item_id: str, stat: FileStat) -> None:
+        """``stat.path`` now holds ``item_id``'s bytes; every other claim on it is stale."""
+        self.release(stat.path, keep=item_id)
+        self.items[item_id].want[stat.path] = stat.record()
+        self.owners.setdefault(stat.path, set()).add(item_id)
+        self.dirty.add(item_id)
+
+    def release(self, path: str, keep: str | None = None) -> int:
+        """Drop every claim on ``path`` except ``keep``'s; returns how many were dropped."""
+        dropped = 0
+        for other in list(self.claims(path)):
+            if other != keep:
+                del self.items[other].want[path]
+                self.owners[path].discard(other)
+                self.dirty.add(other)
+                dropped += 1
+        return dropped
+
+    def write(self, store: Store, vectors: dict[str, Any]) -> None:
+        """Write every pending change; ``vectors`` must cover every new item.
+
+        Order matters for crash safety: a path is added to its new owner before it is
+        removed from the old one, so at any instant every indexed path has an owner.
+        """
+        new = [i for i in self.dirty if self.items[i].new]
+        if new:
+            store.upsert([
+                Item(i, vectors[i], _payload(i, self.items[i].want, self.items[i].extra))
+                for i in new
+            ])
+        gaining, losing = [], []
+        for i in self.dirty:
+            e = self.items[i]
+            if e.new:
+                continue
+            if e.want.keys() - e.stored.keys() or any(e.want[p] != e.stored[p] for p in e.want
+                                                       if p in e.stored):
+                gaining.append(i)
+            if e.stored.keys() - e.want.keys():
+                losing.append(i)
+        for i in gaining:
+            e = self.items[i]
+            store.set_payload(i, _paths_payload({**e.stored, **e.want}))
+        for i in losing:
+            e = self.items[i]
+            if e.want:  # emptied items stay (vector kept for a later claim) until finish()
+                store.set_payload(i, _paths_payload(e.want))
+            elif e.stored:
+                store.set_payload(i, _paths_payload({}))
+        for i in self.dirty:
+            e = self.items[i]
+            e.stored, e.new, e.extra = dict(e.want), False, {}
+        self.dirty = set()
+
+    def finish(self, store: Store) -> int:
+        """Delete items no path claims any more; returns how many."""
+        empty = [i for i, e in self.items.items() if not e.want and not e.new]
+        if empty:
+            store.delete(empty)
+        for i in empty:
+            del self.items[i]
+        return len(empty)
+
+
+def _paths_payload(recs: dict[str, Record]) -> dict[str, Any]:
+    ordered = [recs[p] for p in sorted(recs)]
+    return {"paths": [r["path"] for r in ordered], "files": ordered}
+
+
+def _payload(item_id: str, recs: dict[str, Record], extra: dict[str, Any]) -> dict[str, Any]:
+    return {"item_id": item_id, **_paths_payload(recs), **extra}
+
+
+# --- reading files (worker threads) ----------------------------------------------------
+@dataclass(frozen=True)
+class Failed:
+    stat: FileStat
+    reason: Reason
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Seen:
+    """Bytes the store already has an item for (a duplicate or a renamed file)."""
+
+    stat: FileStat
+    item_id: str
+
+
+@dataclass(frozen=True)
+class Decoded:
+    stat: FileStat
+    item_id: str
+    tensor: torch.Tensor
+    width: int
+    height: int
+
+
+Result = Failed | Seen | Decoded
+
+
+class Reader:
+    """Reads, hashes, decodes and preprocesses one file; safe to call from threads."""
+
+    def __init__(
+        self, preprocess: Callable[[Image.Image], torch.Tensor], draft: tuple[int, int],
+        known: Callable[[str], bool],
+    ) -> None:
+        self.preprocess = preprocess
+        self.draft = draft
+        self.known = known
+
+    def __call__(self, stat: FileStat) -> Result:
+        try:
+            with open(stat.path, "rb") as f:
+                st = os.fstat(f.fileno())
+                data = f.read()
+        except FileNotFoundError:
+            return Failed(stat, Reason.VANISHED)
+        except OSError as exc:
+            return Failed(stat, Reason.UNREADABLE, exc.strerror or str(exc))
+        # Record the version actually read: a file rewritten since the scan is then
+        # re-checked next run instead of being trusted with the wrong vector.
+        stat = FileStat(stat.path, st.st_size, st.st_mtime_ns)
+        if not data:
+            return Failed(stat, Reason.EMPTY)
+        item_id = content_id(data)
+        if self.known(item_id):
+            return Seen(stat, item_id)
+        try:
+            image, (width, height) = decode(data, draft_size=self.draft)
+            return Decoded(stat, item_id, self.preprocess(image), width, height)
+        except BadImage as exc:
+            return Failed(stat, exc.reason, exc.detail)
+
+
+def _ordered(
+    pool: ThreadPoolExecutor, fn: Callable[[FileStat], Result], todo: Sequence[FileStat],
+    ahead: int,
+) -> Iterator[Result]:
+    """``map`` with at most ``ahead`` files in flight, so memory stays bounded."""
+    queue: deque[Future[Result]] = deque()
+    it = iter(todo)
+    for stat in it:
+        queue.append(pool.submit(fn, stat))
+        if len(queue) >= ahead:
+            break
+    while queue:
+        result = queue.popleft().result()
+        nxt = next(it, None)
+        if nxt is not None:
+            queue.append(pool.submit(fn, nxt))
+        yield result
+
+
+# --- the run ---------------------------------------------------------------------------
+@dataclass
+class IndexReport:
+    roots: list[str] = field(default_factory=list)
+    missing_roots: list[str] = field(default_factory=list)
+    scanned: int = 0
+    unchanged: int = 0
+    indexed: int = 0  # files embedded this run (new content)
+    changed: int = 0  # ... of which replaced an earlier version at the same path
+    duplicates: int = 0  # files whose bytes an item already had (copies, renames)
+    pruned: int = 0  # paths removed because their files are gone
+    deleted_items: int = 0  # items removed because no path holds them any more
+    missing: int = 0  # indexed files gone from disk, kept because --prune was not given
+    ignored: int = 0  # files whose suffix no image decoder claims
+    failed: dict[str, list[str]] = field(default_factory=dict)  # reason -> paths
+    items: int = 0  # items in the collection after the run
+    model: str = ""
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+    @property
+    def failures(self) -> int:
+        return sum(len(v) for v in self.failed.values())
+
+    @property
+    def readable(self) -> int:
+        return self.unchanged + self.indexed + self.duplicates
+
+    def fail(self, path: str, reason: str) -> None:
+        self.failed.setdefault(reason, []).append(path)
+
+
+def format_report(r: IndexReport) -> str:
+    """The end-of-run summary, for people."""
+    rate = f" ({r.indexed / r.seconds:.1f} img/s)" if r.indexed and r.seconds > 0 else ""
+    lines = [
+        f"Indexed {len(r.roots)} folder(s) with {r.model} in {r.seconds:.1f}s: "
+        f"{r.scanned} image file(s) found.",
+        f"  new or changed, embedded  {r.indexed}{rate}"
+        + (f", of which {r.changed} replaced an older version" if r.changed else ""),
+        f"  unchanged, skipped        {r.unchanged}",
+        f"  duplicates or renames     {r.duplicates} (same bytes as an indexed file; "
+        "path recorded on that item)",
+    ]
+    if r.pruned or r.deleted_items:
+        lines.append(f"  pruned                    {r.pruned} path(s) of deleted files, "
+                     f"{r.deleted_items} item(s) removed")
+    lines.append(f"  failed                    {r.failures}")
+    for reason, paths in sorted(r.failed.items(), key=lambda kv: -len(kv[1])):
+        extra = len(paths) - EXAMPLES_PER_REASON
+        more = f" (+{extra} more)" if extra > 0 else ""
+        lines.append(f"    {len(paths):>5}  {reason}{more}")
+        lines.extend(f"           {p}" for p in paths[:EXAMPLES_PER_REASON])
+    if r.ignored:
+        lines.append(f"  not images (by suffix)    {r.ignored}, ignored")
+    if r.missing:
+        lines.append(f"  {r.missing} indexed file(s) no longer exist; run again with --prune "
+                     "to forget them")
+    for root in r.missing_roots:
+        lines.append(f"  not found: {root}")
+    lines.append(f"The collection now holds {r.items} item(s).")
+    return "\n".join(lines)
+
+
+def _under(path: str, roots: Sequence[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def record_roots(store: Store, roots: Sequence[str]) -> None:
+    """Add ``roots`` to the corpus roots document (compare-and-set, retried)."""
+    for _ in range(10):
+        doc = store.get_document(ROOTS_NAMESPACE, ROOTS_KEY)
+        have = list(doc.body.get("roots", [])) if doc else []
+        merged = sorted(set(have) | set(roots))
+        # Nested roots are redundant: the outer one already covers the inner.
+        merged = [r for r in merged if not _under(r, [o for o in merged if o != r])]
+        if doc is not None and merged == sorted(have):
+            return
+        try:
+            store.put_document(ROOTS_NAMESPACE, ROOTS_KEY, {"roots": merged},
+                               expected_version=doc.version if doc else 0)
+            return
+        except ConflictError:
+            continue
+    raise ConflictError("could not record the indexed roots: too many concurrent writers")
+
+
+def decode_workers(settings: CorpusSettings, device: str) -> int:
+    """Decoder threads: on a CPU the model wants the cores, so decoding gets a share."""
+    if settings.workers > 0:
+        return settings.workers
+    cores = cpu_count()
+    return max(1, cores if device != "cpu" else cores // 2)
+
+
+def run_index(settings: CorpusSettings, paths: Sequence[str | os.PathLike[str]],
+              prune: bool = False) -> int:
+    """Index ``paths`` into the configured store; prints the summary, returns the exit code.
+
+    Raises ``StoreUnavailable``, ``CollectionMismatch`` and ``WeightsMissing`` (the CLI
+    turns them into a message and exit status 2).
+    """
+    with open_store(settings) as store:
+        report = index_into(store, settings, paths, prune=prune)
+    print(format_report(report), flush=True)
+    if report.readable == 0 and (report.failures or not report.roots):
+        return 1  # nothing could be read: worth a failing exit in scripts
+    return 0
+
+
+def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.PathLike[str]],
+               *, prune: bool = False, embedder: Embedder | None = None,
+               progress: bool = True) -> IndexReport:
+    """The indexing run against an open store (tests and benchmarks pass their own)."""
+    t0 = time.monotonic()
+    spec = embedder.spec() if embedder is not None else model_spec(settings)
+    store.ensure_collection(spec)
+    report = IndexReport(model=spec.model)
+
+    found: ScanResult = scan(paths)
+    report.roots, report.missing_roots = found.roots, found.missing_roots
+    report.scanned, report.ignored = len(found.files), found.ignored
+    for path, why in found.errors:
+        report.fail(path, why)
+    if found.roots:
+        record_roots(store, found.roots)
+
+    catalog = Catalog.load(store)
+    todo: list[FileStat] = []
+    for stat in found.files.values():
+        matching = [i for i in catalog.claims(stat.path)
+                    if stat.matches(catalog.items[i].want[stat.path])]
+        if len(matching) == 1:
+            report.unchanged += 1
+            catalog.release(stat.path, keep=matching[0])  # leftovers of a killed move
+        else:
+            todo.append(stat)
+
+    if todo:
+        if embedder is None:
+            from indexer.embedder import load_embedder
+
+            embedder = load_embedder(settings)
+            if embedder.spec() != spec:
+                raise CollectionMismatch(f"model {embedder.name} is not {spec.model}")
+        _embed_all(store, catalog, embedder, settings, todo, report, progress)
+
+    # Prune after adding: a renamed file's item gains the new path before losing the old.
+    for path in [p for p in catalog.owners if catalog.owners[p]]:
+        if path in found.files or not _under(path, found.roots) or os.path.lexists(path):
+            continue
+        if prune:
+            report.pruned += 1
+            catalog.release(path)
+        else:
+            report.missing += 1
+    catalog.write(store, {})
+    report.deleted_items = catalog.finish(store)
+    if report.indexed or report.deleted_items:
+        store.optimize()
+    store.flush()
+    report.items = store.count()
+    report.seconds = time.monotonic() - t0
+    return report
+
+
+def _embed_all(
+    store: Store, catalog: Catalog, embedder: Embedder, settings: CorpusSettings,
+    todo: Sequence[FileStat], report: IndexReport, show_progress: bool,
+) -> None:
+    import torch
+
+    batch: list[Decoded] = []
+
+    def flush() -> None:
+        vectors: dict[str, Any] = {}
+        if batch:
+            t = time.monotonic()
+            out = embedder.encode_tensors(torch.stack([d.tensor for d in batch]))
+            report.embed_seconds += time.monotonic() - t
+            vectors = {d.item_id: v for d, v in zip(batch, out, strict=True)}
+            batch.clear()
+        catalog.write(store, vectors)
+
+    # Workers skip decoding bytes the store already has (dict lookups are thread-safe).
+    reader = Reader(embedder.preprocess, embedder.image_size, catalog.__contains__)
+    workers = decode_workers(settings, embedder.device)
+    ahead = max(2 * settings.batch_size, 4 * workers)
+    bar = Progress(len(todo), enabled=show_progress)
+    log.info("indexing %d file(s) with %s (%d decoder thread(s), batch %d)",
+             len(todo), embedder.name, workers, settings.batch_size)
+    with warnings.catch_warnings(), ThreadPoolExecutor(workers, "sumo-decode") as pool:
+        # Oversized images are refused explicitly (images.decode); don't print Pillow's
+        # warning for each. Set here, once, before the decoder threads start.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        for res in _ordered(pool, reader, todo, ahead):
+            had_claim = bool(catalog.claims(res.stat.path))
+            if isinstance(res, Failed):
+                report.fail(res.stat.path, res.reason.value)
+                if res.reason in CONTENT_FAILURES:  # the old bytes are not there any more
+                    catalog.release(res.stat.path)
+            elif res.item_id in catalog:
+                # Items are only deleted in finish(), so every Seen id lands here.
+                if res.stat.path in catalog.items[res.item_id].want:
+                    report.unchanged += 1  # touched, same bytes: just a new mtime
+                else:
+                    report.duplicates += 1
+                catalog.claim(res.item_id, res.stat)
+            else:
+                assert isinstance(res, Decoded)
+                catalog.create(res.item_id, res.stat, res.width, res.height)
+                batch.append(res)
+                report.indexed += 1
+                report.changed += had_claim
+            if len(batch) >= settings.batch_size or len(catalog.dirty) >= MAX_PENDING_UPDATES:
+                flush()
+            bar.update()
+        flush()
+    bar.close()
+
+
+def index_paths(settings: CorpusSettings, paths: Sequence[str | Path], **kwargs: Any
+                ) -> IndexReport:
+    """Convenience for Python callers: open the store, index, close, return the report."""
+    with open_store(settings) as store:
+        return index_into(store, settings, paths, **kwargs)

@@ -1,0 +1,471 @@
+"""Embedded backend: Qdrant Edge, the Qdrant engine in-process, in a data folder.
+
+Layout of ``<data>/<collection>/``:
+
+- ``spec.json``  which model and dimension made the vectors (written before the shard);
+- ``items/``     the items shard (dense cosine vectors + payload);
+- ``documents/`` every document namespace in one vector-less (sparse-only) shard, keyed
+  by namespace and key;
+- ``.lock``      an advisory lock held while the store is open.
+
+Edge allows one writer per folder, so the store takes an exclusive ``flock`` on ``.lock``
+and a second process gets ``StoreUnavailable`` naming the holder, instead of Edge's bare
+``WouldBlock``. Within the process one lock serialises writes, which is what lets document
+compare-and-set be exact here.
+
+Durability: Edge's write-ahead log is on, and ``update`` returns after the WAL write, so an
+acknowledged write survives SIGKILL of the process (it is replayed on the next open);
+``flush()`` makes segments durable against power loss too, and ``close()`` flushes.
+Edge builds its HNSW index only in ``optimize()``: call it after bulk loads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import random
+import threading
+import uuid
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import qdrant_edge as qe
+
+from indexer.errors import ConflictError, NotFound, StoreUnavailable
+from indexer.store import common
+from indexer.store.base import (
+    ITEM_ID_KEY,
+    CollectionSpec,
+    Document,
+    FeedbackPair,
+    FeedbackParams,
+    Hit,
+    Item,
+    RecommendStrategy,
+    Store,
+    Vector,
+    point_id,
+)
+
+SPEC_FILE = "spec.json"
+ITEMS_DIR = "items"
+DOCUMENTS_DIR = "documents"
+LOCK_FILE = ".lock"
+_DOC_SPARSE = "none"  # the documents shard needs some vector config; it stores none
+
+
+def _unavailable(path: Path, exc: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"cannot open the Qdrant Edge store at {path}: {exc}. Edge allows one process per "
+        f"folder; stop the other SUMO process, or share a Qdrant server (--qdrant-url)"
+    )
+
+
+def _lock_folder(root: Path) -> IO[str]:
+    f = open(root / LOCK_FILE, "a+")  # noqa: SIM115 - held open for the store's lifetime
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "unknown"
+        f.close()
+        raise StoreUnavailable(
+            f"the store at {root} is in use by another process (pid {holder}); Qdrant Edge "
+            f"allows one writer per folder. Stop that process, or run both against a "
+            f"Qdrant server with --qdrant-url"
+        ) from None
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
+
+
+def _open_shard(path: Path, config: qe.EdgeConfig) -> qe.EdgeShard:
+    try:
+        if (path / "edge_config.json").exists():
+            return qe.EdgeShard.load(str(path))
+        return qe.EdgeShard.create(str(path), config)
+    except Exception as exc:  # Edge raises plain Exception, e.g. "Can't init WAL: WouldBlock"
+        raise _unavailable(path, exc) from exc
+
+
+def _vec(v: Any) -> Vector | None:
+    if v is None:
+        return None
+    if isinstance(v, dict):  # named vectors; ours is the default (unnamed) one
+        v = v.get("")
+        if v is None:
+            return None
+    return np.asarray(v, dtype=np.float32)
+
+
+class EdgeStore(Store):
+    """A SUMO store in a local folder, served by Qdrant Edge in this process."""
+
+    def __init__(self, data_dir: str | os.PathLike[str], collection: str = "sumo_items") -> None:
+        self.root = Path(data_dir).expanduser().absolute() / collection
+        self.collection = collection
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock_file: IO[str] | None = _lock_folder(self.root)
+        self._write = threading.RLock()
+        self._items: qe.EdgeShard | None = None
+        self._docs: qe.EdgeShard | None = None
+        try:
+            self._spec = self._read_spec()
+            if self._spec is not None:
+                self._items = _open_shard(self.root / ITEMS_DIR, self._items_config(self._spec))
+            self._docs = self._open_documents()
+        except BaseException:
+            self.close()
+            raise
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def _read_spec(self) -> CollectionSpec | None:
+        path = self.root / SPEC_FILE
+        if not path.exists():
+            return None
+        return common.spec_from_dict(json.loads(path.read_text()))
+
+    @staticmethod
+    def _items_config(spec: CollectionSpec) -> qe.EdgeConfig:
+        return qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=spec.dim, distance=qe.Distance.Cosine))
+
+    def _open_documents(self) -> qe.EdgeShard:
+        path = self.root / DOCUMENTS_DIR
+        fresh = not (path / "edge_config.json").exists()
+        shard = _open_shard(
+            path, qe.EdgeConfig(sparse_vectors={_DOC_SPARSE: qe.EdgeSparseVectorParams()})
+        )
+        if fresh:
+            shard.update(
+                qe.UpdateOperation.create_field_index(common.DOC_NAMESPACE, qe.PayloadSchemaType.Keyword)
+            )
+        return shard
+
+    def ensure_collection(self, spec: CollectionSpec) -> CollectionSpec:
+        with self._write:
+            if self._spec is not None:
+                return common.check_spec(self._spec, spec, f"{self.collection!r} in {self.root}")
+            # Spec first: a crash before the shard exists leaves a spec that the next open
+            # completes, never vectors without a recorded model.
+            common.write_json_atomic(self.root / SPEC_FILE, common.spec_to_dict(spec))
+            self._items = _open_shard(self.root / ITEMS_DIR, self._items_config(spec))
+            self._spec = spec
+            return spec
+
+    def spec(self) -> CollectionSpec | None:
+        return self._spec
+
+    def count(self) -> int:
+        if self._items is None:
+            return 0
+        return int(self._items.count(qe.CountRequest(exact=True)))
+
+    def optimize(self) -> None:
+        with self._write:
+            if self._items is not None:
+                self._items.optimize()
+
+    def flush(self) -> None:
+        with self._write:
+            for shard in (self._items, self._docs):
+                if shard is not None:
+                    shard.flush()
+
+    def close(self) -> None:
+        with self._write:
+            for shard in (self._items, self._docs):
+                if shard is not None:
+                    with contextlib.suppress(Exception):
+                        shard.flush()
+                    shard.close()
+            self._items = self._docs = None
+            if self._lock_file is not None:
+                fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+                self._lock_file.close()
+                self._lock_file = None
+
+    def __repr__(self) -> str:
+        return f"EdgeStore({str(self.root.parent)!r}, collection={self.collection!r})"
+
+    # --- items -------------------------------------------------------------------------
+    def _shard(self) -> qe.EdgeShard:
+        if self._items is None:
+            if self._lock_file is None:
+                raise StoreUnavailable(f"the store at {self.root} is closed")
+            raise NotFound(
+                f"collection {self.collection!r} in {self.root.parent} does not exist yet; "
+                f"run `sumo index` or `sumo import` first"
+            )
+        return self._items
+
+    def _dim(self) -> int:
+        assert self._spec is not None
+        return self._spec.dim
+
+    def upsert(self, items: Sequence[Item]) -> None:
+        shard = self._shard()
+        dim = self._dim()
+        points = []
+        for it in items:
+            if it.vector is None:
+                raise ValueError(f"item {it.id!r} has no vector")
+            payload = {**it.payload, ITEM_ID_KEY: it.id}
+            points.append(qe.Point(point_id(it.id), common.as_vector(it.vector, dim), payload))
+        if points:
+            with self._write:
+                shard.update(qe.UpdateOperation.upsert_points(points))
+
+    def set_payload(self, item_id: str, payload: Mapping[str, Any]) -> None:
+        shard = self._shard()
+        with self._write:
+            try:
+                shard.update(qe.UpdateOperation.set_payload([point_id(item_id)], dict(payload)))
+            except Exception as exc:
+                if "No point with id" in str(exc):
+                    raise NotFound(f"no item {item_id!r}") from None
+                raise
+
+    def delete(self, item_ids: Collection[str]) -> None:
+        if not item_ids or self._items is None:
+            return
+        with self._write:
+            self._items.update(qe.UpdateOperation.delete_points([point_id(i) for i in item_ids]))
+
+    def retrieve(self, item_ids: Sequence[str], *, with_vectors: bool = False) -> list[Item]:
+        if not item_ids or self._items is None:
+            return []
+        records = self._items.retrieve([point_id(i) for i in item_ids], True, with_vectors)
+        found = {}
+        for r in records:
+            payload = dict(r.payload or {})
+            found[common.item_id_of(payload, r.id)] = Item(
+                common.item_id_of(payload, r.id), _vec(r.vector) if with_vectors else None, payload
+            )
+        return [found[i] for i in item_ids if i in found]
+
+    def scroll(
+        self, *, with_vectors: bool = False, with_payload: bool = True, batch: int = 1024
+    ) -> Iterator[Item]:
+        if self._items is None:
+            return
+        shard = self._items
+        selector: Any = True if with_payload else qe.PayloadSelector.Include([ITEM_ID_KEY])
+        offset: Any = None
+        while True:
+            records, offset = shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=batch, with_payload=selector,
+                                 with_vector=with_vectors)
+            )
+            for r in records:
+                payload = dict(r.payload or {})
+                yield Item(
+                    common.item_id_of(payload, r.id),
+                    _vec(r.vector) if with_vectors else None,
+                    payload if with_payload else {},
+                )
+            if offset is None:
+                return
+
+    # --- queries -----------------------------------------------------------------------
+    @staticmethod
+    def _filter(exclude: Collection[str]) -> qe.Filter | None:
+        if not exclude:
+            return None
+        return qe.Filter(must_not=[qe.HasIdCondition(set(common.excluded_point_ids(exclude)))])
+
+    def _request(
+        self, query: Any, limit: int, exclude: Collection[str], with_payload: bool,
+        with_vectors: bool,
+    ) -> qe.QueryRequest:
+        selector: Any = True if with_payload else qe.PayloadSelector.Include([ITEM_ID_KEY])
+        return qe.QueryRequest(
+            limit=limit, query=query, filter=self._filter(exclude), with_payload=selector,
+            with_vector=with_vectors,
+        )
+
+    @staticmethod
+    def _hits(points: Sequence[Any], with_payload: bool, with_vectors: bool) -> list[Hit]:
+        return [
+            Hit(
+                common.item_id_of(p.payload, p.id), float(p.score),
+                dict(p.payload or {}) if with_payload else None,
+                _vec(p.vector) if with_vectors else None,
+            )
+            for p in points
+        ]
+
+    def _query(
+        self, query: Any, limit: int, exclude: Collection[str], with_payload: bool = False,
+        with_vectors: bool = False,
+    ) -> list[Hit]:
+        if self._items is None or limit <= 0:
+            return []
+        points = self._items.query(self._request(query, limit, exclude, with_payload, with_vectors))
+        return self._hits(points, with_payload, with_vectors)
+
+    def search(
+        self, vector: Vector, limit: int, *, exclude: Collection[str] = (),
+        with_payload: bool = False, with_vectors: bool = False,
+    ) -> list[Hit]:
+        q = qe.Query.Nearest(common.as_vector(vector, self._spec.dim if self._spec else None))
+        return self._query(q, limit, exclude, with_payload, with_vectors)
+
+    def search_many(
+        self, vectors: Sequence[Vector], limit: int, *, exclude: Collection[str] = ()
+    ) -> list[list[Hit]]:
+        if self._items is None or limit <= 0:
+            return [[] for _ in vectors]
+        dim = self._dim()
+        requests = [
+            self._request(qe.Query.Nearest(common.as_vector(v, dim)), limit, exclude, False, False)
+            for v in vectors
+        ]
+        results = self._items.query_batch(qe.QueryBatchRequest(requests))
+        return [self._hits(r, False, False) for r in results]
+
+    def search_mmr(
+        self, vector: Vector, limit: int, *, diversity: float = 0.5, candidates: int = 100,
+        exclude: Collection[str] = (),
+    ) -> list[Hit]:
+        v = common.as_vector(vector, self._spec.dim if self._spec else None)
+        # Edge's Mmr takes lambda, the weight of relevance: Qdrant's diversity is 1 - lambda.
+        q = qe.Mmr(v, 1.0 - float(diversity), max(candidates, limit))
+        hits = self._query(q, limit, exclude, with_vectors=True)
+        return common.rescore_by_similarity(hits, v, keep_vectors=False)
+
+    def recommend(
+        self, positive: Sequence[Vector], negative: Sequence[Vector], limit: int, *,
+        strategy: RecommendStrategy = RecommendStrategy.AVERAGE_VECTOR,
+        exclude: Collection[str] = (),
+    ) -> list[Hit]:
+        dim = self._spec.dim if self._spec else None
+        pos = [common.as_vector(v, dim) for v in positive]
+        neg = [common.as_vector(v, dim) for v in negative]
+        strategy = RecommendStrategy(strategy)
+        if strategy is RecommendStrategy.AVERAGE_VECTOR:
+            # Edge exposes the scoring strategies only; average_vector is, in Qdrant too,
+            # a nearest query on 2·mean(pos) − mean(neg).
+            return self._query(qe.Query.Nearest(common.average_vector(pos, neg)), limit, exclude)
+        rq = qe.RecommendQuery(pos, neg)
+        if strategy is RecommendStrategy.BEST_SCORE:
+            return self._query(qe.Query.RecommendBestScore(rq), limit, exclude)
+        return self._query(qe.Query.RecommendSumScores(rq), limit, exclude)
+
+    def relevance_feedback(
+        self, target: Vector, pairs: Sequence[FeedbackPair], limit: int, *,
+        params: FeedbackParams = FeedbackParams(), exclude: Collection[str] = (),
+    ) -> list[Hit]:
+        dim = self._spec.dim if self._spec else None
+        t = common.as_vector(target, dim)
+        feedback: list[qe.FeedbackItem] = []
+        direction = common.feedback_direction(pairs, params)
+        if direction is not None:
+            u, score, params = direction
+            feedback = [qe.FeedbackItem(u, score), qe.FeedbackItem(-u, 0.0)]
+        q = qe.FeedbackNaiveQuery(t, feedback, qe.NaiveFeedbackStrategy(params.a, params.b, params.c))
+        return self._query(qe.Query.FeedbackNaive(q), limit, exclude)
+
+    def sample(
+        self, limit: int, *, exclude: Collection[str] = (), seed: int | None = None
+    ) -> list[Hit]:
+        if seed is None:
+            return self._query(qe.Sample.Random, limit, exclude)
+        return self._seeded_sample(limit, exclude, seed)
+
+    def _seeded_sample(self, limit: int, exclude: Collection[str], seed: int) -> list[Hit]:
+        """Reproducible sample: a block of points after a seeded random point id.
+
+        Qdrant's random sample takes no seed. Point ids are UUIDv5 hashes, so id order is
+        unrelated to content; choosing ``limit`` of the next ``4·limit`` ids (wrapping
+        around) from a seeded start gives every item nearly the same chance.
+        """
+        if self._items is None or limit <= 0:
+            return []
+        rng = random.Random(seed)
+        start = str(uuid.UUID(int=rng.getrandbits(128)))
+        block = max(4 * limit, 64)
+        flt = self._filter(exclude)
+        selector = qe.PayloadSelector.Include([ITEM_ID_KEY])
+        got: list[Any] = []
+        for offset in (start, None):
+            records, _ = self._items.scroll(
+                qe.ScrollRequest(offset=offset, limit=block - len(got), filter=flt,
+                                 with_payload=selector)
+            )
+            seen = {str(r.id) for r in got}
+            got += [r for r in records if str(r.id) not in seen]
+            if len(got) >= block:
+                break
+        picked = rng.sample(got, min(limit, len(got)))
+        return [Hit(common.item_id_of(r.payload, r.id), 1.0) for r in picked]
+
+    # --- documents ---------------------------------------------------------------------
+    def _doc_shard(self) -> qe.EdgeShard:
+        if self._docs is None:
+            raise StoreUnavailable(f"the store at {self.root} is closed")
+        return self._docs
+
+    def _doc_payload(self, pid: str) -> dict[str, Any] | None:
+        records = self._doc_shard().retrieve([pid], True, False)
+        return dict(records[0].payload or {}) if records else None
+
+    def get_document(self, namespace: str, key: str) -> Document | None:
+        payload = self._doc_payload(common.document_point_id(namespace, key))
+        return common.document_from_payload(payload) if payload else None
+
+    def put_document(
+        self, namespace: str, key: str, body: Mapping[str, Any], *, expected_version: int
+    ) -> Document:
+        body = common.json_safe(body)
+        pid = common.document_point_id(namespace, key)
+        shard = self._doc_shard()
+        with self._write:  # the folder lock makes this the only writer: CAS is exact
+            current = self._doc_payload(pid)
+            stored = int(current[common.DOC_VERSION]) if current else 0
+            if stored != expected_version:
+                raise ConflictError(
+                    f"document {namespace}/{key} is at version {stored}, "
+                    f"not {expected_version}; re-read it and retry"
+                )
+            version, nonce = expected_version + 1, uuid.uuid4().hex
+            payload = common.document_payload(namespace, key, body, version, nonce, current)
+            point = qe.Point(pid, {}, payload)
+            if expected_version == 0:
+                op = qe.UpdateOperation.upsert_points([point], update_mode=qe.UpdateMode.InsertOnly)
+            else:
+                same = qe.Filter(must=[qe.FieldCondition(
+                    common.DOC_VERSION, match=qe.MatchValue(expected_version))])
+                op = qe.UpdateOperation.upsert_points(
+                    [point], condition=same, update_mode=qe.UpdateMode.UpdateOnly
+                )
+            shard.update(op)
+            if not common.wrote(self._doc_payload(pid), version, nonce):
+                raise ConflictError(f"document {namespace}/{key} changed during the write")
+            return Document(key, version, body)
+
+    def delete_document(self, namespace: str, key: str) -> bool:
+        pid = common.document_point_id(namespace, key)
+        with self._write:
+            if self._doc_payload(pid) is None:
+                return False
+            self._doc_shard().update(qe.UpdateOperation.delete_points([pid]))
+            return True
+
+    def scroll_documents(self, namespace: str, *, batch: int = 512) -> Iterator[Document]:
+        shard = self._doc_shard()
+        flt = qe.Filter(must=[qe.FieldCondition(common.DOC_NAMESPACE, match=qe.MatchValue(namespace))])
+        offset: Any = None
+        while True:
+            records, offset = shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=batch, filter=flt, with_payload=True)
+            )
+            for r in records:
+                yield common.document_from_payload(r.payload or {})
+            if offset is None:
+                return

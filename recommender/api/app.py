@@ -1,0 +1,117 @@
+"""The SUMO HTTP service: ``create_app(settings)`` builds a FastAPI app.
+
+The lifespan opens the store and loads the text encoder once per process; everything per
+user lives in the store (``users`` documents with compare-and-set), so any number of
+replicas can serve the same users. Blocking store and model calls run in the thread pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from indexer.errors import StoreUnavailable
+from indexer.store import open_store
+from indexer.store.base import Store
+from recommender.api import errors
+from recommender.api.context import AppContext
+from recommender.api.limits import BodyLimitMiddleware
+from recommender.api.metrics import Metrics, MetricsMiddleware
+from recommender.api.routes import gaps, health, items, search, users, web
+from recommender.api.services.catalog import Catalog
+from recommender.api.services.images import ImageService
+from recommender.api.services.text import TextEmbedder, TextEncoder
+from recommender.api.services.users import UserRepository, UserService
+from recommender.engine import Engine
+from recommender.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# A store (a Qdrant cluster) may come up after the API replicas: wait this long at start.
+STARTUP_WAIT_S = 30.0
+
+DESCRIPTION = """\
+Learns what one person wants to see from dwell time alone.
+
+Ask `GET /v1/users/{id}/recommendations` what to show next, report how long each item was
+looked at with `POST /v1/users/{id}/feedback`. Errors are always
+`{"error": {"code", "message", "details"}}`.
+"""
+
+
+def build_context(
+    settings: Settings, store: Store, metrics: Metrics, embedder: TextEmbedder | None = None
+) -> AppContext:
+    """Everything the handlers use, over an open store (blocking: loads the model)."""
+    engine = Engine(store, default_policy=settings.policy)
+    text = TextEncoder.load(settings, store.spec(), embedder)
+    repo = UserRepository(store, engine)
+    return AppContext(
+        settings=settings, store=store, engine=engine,
+        users=UserService(repo, metrics, max_limit=settings.max_limit,
+                          max_events=settings.max_events_per_request),
+        images=ImageService(store, capacity=settings.image_cache),
+        catalog=Catalog(store, text, max_limit=settings.max_limit),
+        text=text, metrics=metrics,
+    )
+
+
+def _open_and_build(
+    settings: Settings, store: Store | None, metrics: Metrics, embedder: TextEmbedder | None
+) -> tuple[AppContext, bool]:
+    """(context, whether we opened the store and so must close it)."""
+    deadline = time.monotonic() + STARTUP_WAIT_S
+    while True:
+        opened = store if store is not None else open_store(settings)
+        try:
+            return build_context(settings, opened, metrics, embedder), store is None
+        except StoreUnavailable as exc:
+            if store is None:
+                opened.close()
+            if time.monotonic() > deadline:
+                raise
+            log.warning("store unavailable at start (%s); retrying", exc)
+            time.sleep(1.0)
+
+
+def create_app(
+    settings: Settings | None = None, *, store: Store | None = None,
+    embedder: TextEmbedder | None = None,
+) -> FastAPI:
+    """The app. ``store`` (kept open by the caller) and ``embedder`` override what
+    ``settings`` would open and load, for tests and embedding."""
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context, owned = await run_in_threadpool(
+            _open_and_build, settings, store, metrics, embedder
+        )
+        app.state.sumo = context
+        try:
+            yield
+        finally:
+            app.state.sumo = None
+            if owned:
+                await run_in_threadpool(context.store.close)
+
+    app = FastAPI(
+        title="SUMO", version="1", description=DESCRIPTION, lifespan=lifespan,
+        docs_url="/docs", redoc_url=None,
+        # The app exports its own Prometheus metrics; skip per-request tracing work.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    errors.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts 413s too
+    for module in (health, users, items, search, gaps, web):
+        app.include_router(module.router)
+    return app

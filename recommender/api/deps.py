@@ -1,0 +1,70 @@
+"""Dependency aliases for route handlers: ``def handler(users: UsersDep, _: UserAuth)``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from indexer.store.base import Store
+from recommender.api.context import AppContext
+from recommender.api.metrics import Metrics
+from recommender.api.security import Role, require_admin, require_user
+from recommender.api.services.catalog import Catalog
+from recommender.api.services.images import ImageService
+from recommender.api.services.text import TextEncoder
+from recommender.api.services.users import UserService
+from recommender.engine import Engine
+from recommender.settings import Settings
+
+
+def get_context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.sumo
+    return context
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_store(request: Request) -> Store:
+    return get_context(request).store
+
+
+def get_engine(request: Request) -> Engine:
+    return get_context(request).engine
+
+
+def get_users(request: Request) -> UserService:
+    return get_context(request).users
+
+
+def get_embedder(request: Request) -> TextEncoder:
+    return get_context(request).text
+
+
+def get_images(request: Request) -> ImageService:
+    return get_context(request).images
+
+
+def get_catalog(request: Request) -> Catalog:
+    return get_context(request).catalog
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+UsersDep = Annotated[UserService, Depends(get_users)]
+EmbedderDep = Annotated[TextEncoder, Depends(get_embedder)]
+ImagesDep = Annotated[ImageService, Depends(get_images)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+UserAuth = Annotated[Role, Depends(require_user)]
+AdminAuth = Annotated[Role, Depends(require_admin)]

@@ -1,0 +1,165 @@
+"""Every request and response body of the HTTP API, in one place.
+
+These shapes are a contract other tools rely on (the feed page, load generators, the gap
+report): add fields, never rename or remove them. Hot paths build responses as plain dicts
+(serialised by orjson) in exactly these shapes; the models here document them in OpenAPI
+and validate what comes in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+# User and item ids travel in URL paths: keep them to characters that need no escaping
+# beyond what every HTTP client does, and short enough to index.
+USER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
+UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
+ItemId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class ErrorCode(StrEnum):
+    """Stable machine-readable error codes (``error.code``)."""
+
+    VALIDATION = "validation_error"
+    INVALID_FEEDBACK = "invalid_feedback"
+    UNKNOWN_POLICY = "unknown_policy"
+    NOT_FOUND = "not_found"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    CONFLICT = "conflict"
+    TEXT_ENCODER_UNAVAILABLE = "text_encoder_unavailable"
+    STORE_UNAVAILABLE = "store_unavailable"
+    CORPUS_MISSING = "corpus_missing"
+    BAD_STATE = "bad_state"
+    HTTP = "http_error"
+    INTERNAL = "internal_error"
+
+
+class ImageFormat(StrEnum):
+    JPEG = "jpeg"
+    WEBP = "webp"
+
+
+class Readiness(StrEnum):
+    READY = "ready"
+    NOT_READY = "not_ready"
+
+
+class ModelStatus(StrEnum):
+    LOADED = "loaded"
+    NOT_NEEDED = "not_needed"  # imported vectors: no text encoder matches the collection
+    UNAVAILABLE = "unavailable"  # needed but could not be loaded (weights missing...)
+
+
+# --- errors -------------------------------------------------------------------------------
+class ErrorBody(BaseModel):
+    code: ErrorCode
+    message: str
+    details: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ErrorResponse(BaseModel):
+    """The one shape of every error: ``{"error": {"code", "message", "details"}}``."""
+
+    error: ErrorBody
+
+
+# --- items --------------------------------------------------------------------------------
+class ScoredItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    score: float
+    image_url: str = Field(description="relative URL of the resized image (append ?size=N)")
+
+
+class Recommendations(BaseModel):
+    items: list[ScoredItem]
+    policy: str = Field(description="the policy that produced these items")
+
+
+class SearchResults(BaseModel):
+    items: list[ScoredItem]
+    query: str
+
+
+class ItemInfo(BaseModel):
+    id: str
+    image_url: str
+    width: int | None = None
+    height: int | None = None
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="the item's payload, without file system paths"
+    )
+
+
+# --- users --------------------------------------------------------------------------------
+class FeedbackEvent(BaseModel):
+    """How long one item was looked at. ``dwell_ms`` is checked by the service (not here) so
+    that every bad event of a batch is reported together, in one shape."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: ItemId
+    dwell_ms: float
+    event_id: EventId | None = Field(
+        default=None, description="client-chosen id; a retried event with the same id is ignored"
+    )
+    ts: float | datetime | None = Field(
+        default=None, description="when the view ended (unix seconds or ISO 8601)"
+    )
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[FeedbackEvent] = Field(min_length=1)
+
+
+class FeedbackResult(BaseModel):
+    applied: int = Field(description="events applied by this request")
+    duplicates: int = Field(description="events ignored because their event_id was applied before")
+    events: int = Field(description="distinct events applied to this user so far")
+
+
+class SeedRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
+    item_ids: list[ItemId] | None = Field(default=None, max_length=100)
+
+
+class UserInfo(BaseModel):
+    user_id: str
+    events: int = Field(description="distinct feedback events applied")
+    last_active: datetime | None = Field(description="time of the last feedback (UTC)")
+    policy: str
+    seen: int = Field(description="items shown or given feedback on (never shown again)")
+
+
+class Deleted(BaseModel):
+    user_id: str
+    deleted: bool
+
+
+# --- health -------------------------------------------------------------------------------
+class Health(BaseModel):
+    status: str = "ok"
+
+
+class ReadyCheck(BaseModel):
+    status: Readiness
+    store: str
+    model: ModelStatus
+    items: int | None = None
+    reasons: list[str] = Field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return self.status is Readiness.READY

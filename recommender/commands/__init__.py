@@ -1,0 +1,1 @@
+"""Sub-commands contributed by the recommender (``serve``, ``bench``, ``gaps``)."""

@@ -1,0 +1,79 @@
+"""``sumo serve``: the HTTP API and feed page on uvicorn.
+
+Binds to 127.0.0.1 by default. Any other address exposes user data to the network, so it
+is refused unless ``SUMO_API_KEY`` is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import socket
+from typing import Any
+
+from indexer.errors import SumoError
+from recommender.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class InsecureBind(SumoError):
+    """Serving beyond loopback without an API key."""
+
+
+def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "serve", parents=parents, help="run the recommendation API and the feed page",
+        description="Serve the JSON API (/v1, docs at /docs) and the feed page (/) over the "
+        "corpus in --data or --qdrant-url. Keys: SUMO_API_KEY (user endpoints), "
+        "SUMO_ADMIN_KEY (admin endpoints).",
+    )
+    p.add_argument("--host", help="address to bind (SUMO_HOST, 127.0.0.1); an address beyond "
+                   "loopback needs SUMO_API_KEY")
+    p.add_argument("--port", type=int, help="port (SUMO_PORT, 8000)")
+    p.add_argument("--access-log", action="store_true", help="log every request")
+    p.set_defaults(func=cmd_serve)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only reaches this machine (every address it resolves to is
+    loopback). Unresolvable names count as not loopback."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(
+        ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos
+    )
+
+
+def check_bind(settings: Settings) -> None:
+    if not is_loopback(settings.host) and not settings.api_key:
+        raise InsecureBind(
+            f"refusing to serve on {settings.host}: beyond loopback every user's data would be "
+            f"open to the network. Set SUMO_API_KEY (and SUMO_ADMIN_KEY for admin endpoints), "
+            f"or bind to 127.0.0.1"
+        )
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    check_bind(settings)
+    import uvicorn
+
+    from recommender.api.app import create_app
+
+    app = create_app(settings)
+    where = settings.qdrant_url or str(settings.data)
+    log.info("serving %s on http://%s:%d (docs at /docs)", where, settings.host, settings.port)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, access_log=args.access_log,
+        log_level="debug" if args.verbose else "info", timeout_graceful_shutdown=5,
+    )
+    return 0

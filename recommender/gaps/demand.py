@@ -1,0 +1,133 @@
+"""Demand: every user's learned target, weighted by how much and how recently they engaged.
+
+User states live in the store's ``users`` namespace (each body a ``UserState.to_dict()``).
+A user counts once their target carries some signal (``min_events``). The weight of one
+user is in (0, 1]: an engagement factor, ``1 − exp(−engagement / typical engagement)``
+(the median over users, so the scale is the deployment's own: a heavy user is ~1, a user
+who glanced at two images is ~0), times a recency factor halving every ``half_life_days``
+counted back from the most recent activity in the data (a stale snapshot still has demand).
+Above ``max_users`` a uniform reservoir sample is kept and the report says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from indexer.store.base import Store
+from recommender.errors import BadState
+from recommender.state import UserState
+
+USERS_NAMESPACE = "users"
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class DemandOptions:
+    min_events: int = 5  # fewer: the target is still mostly cold-start exploration
+    half_life_days: float = 30.0
+    max_users: int = 200_000  # reservoir sample above this
+    now: float | None = None  # recency reference; None: the latest activity in the data
+    seed: int = 0
+
+
+@dataclass
+class Demand:
+    user_ids: list[str]
+    targets: NDArray[np.float32]  # (n, d) unit rows
+    weights: NDArray[np.float64]  # (n,) in (0, 1]
+    engagement: NDArray[np.float64]  # (n,) dwell seconds
+    last_active: NDArray[np.float64]  # (n,) unix seconds
+    scanned: int  # user documents read
+    eligible: int  # users with a usable target (before sampling)
+    skipped: dict[str, int]  # reason -> users left out
+    reference_time: float
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.user_ids) < self.eligible
+
+    @property
+    def scale(self) -> float:
+        """Multiply sample sums by this to estimate totals over all eligible users."""
+        return self.eligible / len(self.user_ids) if self.user_ids else 1.0
+
+    def sampling(self) -> dict[str, Any]:
+        return {
+            "users_scanned": self.scanned, "users_eligible": self.eligible,
+            "users_used": len(self.user_ids), "sampled": self.sampled,
+            "skipped": dict(self.skipped),
+        }
+
+
+def user_weights(
+    engagement: NDArray[np.float64], last_active: NDArray[np.float64], reference: float,
+    half_life_days: float,
+) -> NDArray[np.float64]:
+    positive = engagement[engagement > 0]
+    typical = float(np.median(positive)) if positive.size else 1.0
+    engaged = 1.0 - np.exp(-np.maximum(engagement, 0.0) / max(typical, 1e-9))
+    age_days = np.maximum(0.0, reference - last_active) / DAY
+    recent = np.power(0.5, age_days / max(half_life_days, 1e-9))
+    return np.maximum(engaged * recent, 1e-12)
+
+
+def demand_from_states(states: Iterable[Mapping[str, Any]], options: DemandOptions) -> Demand:
+    """Build demand from user-state bodies (``UserState.to_dict()``), sampling if needed."""
+    rng = np.random.default_rng(options.seed)
+    kept: list[tuple[str, NDArray[np.float32], float, float]] = []
+    skipped = {"no_target": 0, "few_events": 0, "unreadable": 0}
+    scanned = eligible = 0
+    dim: int | None = None
+    for body in states:
+        scanned += 1
+        try:
+            st = UserState.from_dict(dict(body))
+        except BadState:
+            skipped["unreadable"] += 1
+            continue
+        t = st.target
+        if t is None or not np.all(np.isfinite(t)) or float(np.linalg.norm(t)) == 0:
+            skipped["no_target"] += 1
+            continue
+        if dim is None:
+            dim = t.shape[0]
+        if t.shape[0] != dim:
+            skipped["unreadable"] += 1
+            continue
+        if st.events < options.min_events:
+            skipped["few_events"] += 1
+            continue
+        eligible += 1
+        row = (st.user_id, (t / np.linalg.norm(t)).astype(np.float32), st.engagement,
+               st.last_active)
+        # Reservoir sampling (algorithm R): a uniform sample of any stream length.
+        if len(kept) < options.max_users:
+            kept.append(row)
+        else:
+            j = int(rng.integers(eligible))
+            if j < options.max_users:
+                kept[j] = row
+    engagement = np.array([r[2] for r in kept], dtype=np.float64)
+    last = np.array([r[3] for r in kept], dtype=np.float64)
+    reference = options.now if options.now is not None else (
+        float(last.max()) if last.size else 0.0)
+    targets = (np.stack([r[1] for r in kept]) if kept
+               else np.zeros((0, dim or 0), dtype=np.float32))
+    return Demand(
+        user_ids=[r[0] for r in kept], targets=targets,
+        weights=user_weights(engagement, last, reference, options.half_life_days),
+        engagement=engagement, last_active=last, scanned=scanned, eligible=eligible,
+        skipped=skipped, reference_time=reference if math.isfinite(reference) else 0.0,
+    )
+
+
+def read_demand(store: Store, options: DemandOptions = DemandOptions()) -> Demand:
+    """Scan the store's user documents into demand."""
+    bodies = (doc.body for doc in store.scroll_documents(USERS_NAMESPACE))
+    return demand_from_states(bodies, options)

@@ -1,0 +1,222 @@
+"""SUMO: a target in CLIP space, pulled toward what the user looks at longer.
+
+Two variants share the idea from the seed project (Aveygo/SUMO, optimizer.py and algo.py):
+
+``sumo-seed`` is the seed, literally: each view is paired with the previous one, the longer
+viewed wins, and the gradient (winner − loser, scaled by the "winner bonus"
+1 − e^(−mean(last 16 gaps)·gap)) drives per-coordinate Adam (lr 0.05, both decays 0.8, no
+bias correction). New content is a random item slerped toward the target by 0.2–0.5.
+Adam's per-coordinate step is ~lr whatever the gradient's size, and unit-norm 512-d
+coordinates are ~0.044, so each step moves the target by more than its own length: in a
+normalised CLIP space the seed wanders at chance. It is kept to show exactly that.
+
+``sumo`` makes the idea work on the sphere:
+- dwell is scored per user, robustly (``recommender.dwell``), so gaps mean the same for a
+  slow reader and a fast scroller, and outliers cannot dominate;
+- every new view is paired with each view in a recent window (not just the previous
+  one), with a pairwise logistic (Bradley–Terry) loss, so pairs the target already orders
+  correctly stop pulling and surprises pull hardest; the seed's winner bonus weights pairs
+  by how decisive their gap is;
+- Adam-style momentum on the tangent plane with a *scalar* second moment, so a step is an
+  angle (radians) that shrinks as evidence accumulates; the target stays on the sphere;
+- confidence is the target's own held-out accuracy on new pairs (judged before learning
+  from them): it sets how much of each batch exploits and how far exploration is pulled
+  toward the target, and it falls when the taste drifts, so exploration comes back;
+- exploration is deliberate: farthest-point picks over random pools (covers the corpus
+  instead of re-sampling the biggest clusters), slerped toward the target; exploitation
+  uses Qdrant's MMR query, so one batch is never five near-duplicates.
+State: target (f32), momentum (f16), a 12-view window (int8), a few scalars: ~10 KB.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Sequence
+
+import numpy as np
+
+from indexer.store.base import Hit, Vector
+from recommender.policies.base import Policy, Scored, slerp
+from recommender.state import (
+    UserState,
+    decode_f16,
+    decode_f32,
+    decode_unit_i8,
+    encode_f16,
+    encode_f32,
+    encode_unit_i8,
+    unit,
+)
+
+# --- sumo ---------------------------------------------------------------------------------
+WINDOW = 12  # recent views each new view is compared with
+MIN_GAP = 0.5  # dwell-score gaps below this are noise, not preference
+BT_SCALE = 8.0  # logistic loss sharpness on cosine differences (CLIP margins are ~0.1-0.3)
+BETA1 = 0.6  # momentum
+BETA2 = 0.9  # scalar second moment
+LR_START = 0.45  # radians per step while nothing is known...
+LR_END = 0.12  # ...down to this (never zero: tastes drift)
+LR_HALF_LIFE = 12.0  # informative updates until the step is halfway down
+ACC_DECAY = 0.85  # memory of the held-out pair accuracy
+EXPLOIT_MIN, EXPLOIT_MAX = 0.3, 0.85  # share of a batch that exploits, by confidence
+PULL_MIN, PULL_MAX = 0.25, 0.7  # how far explored items are slerped toward the target
+MMR_DIVERSITY = 0.25
+
+
+class SumoPolicy(Policy):
+    name = "sumo"
+    description = "SUMO target optimiser (pairwise logistic, spherical Adam, confident exploration)"
+
+    # --- state helpers -------------------------------------------------------------------
+    @staticmethod
+    def _window(state: UserState) -> list[tuple[Vector, float]]:
+        return [(decode_unit_i8(v), float(z)) for v, z in state.data.get("win", [])]
+
+    @staticmethod
+    def confidence(state: UserState) -> float:
+        """0 with no evidence or a target that orders pairs at chance; 1 when reliable."""
+        acc = float(state.data.get("acc", 0.5))
+        n = float(state.data.get("n", 0.0))
+        return float(np.clip((acc - 0.5) * 3.0, 0.0, 1.0) * (1.0 - math.exp(-n / 15.0)))
+
+    # --- learning ------------------------------------------------------------------------
+    def update(self, state: UserState, batch: Sequence[Scored]) -> None:
+        if not batch:
+            return
+        d = state.data
+        window = self._window(state)
+        target = state.target
+        dim = batch[0].vector.shape[0]
+        grad = np.zeros(dim, dtype=np.float64)
+        acc = float(d.get("acc", 0.5))
+        gap_mean = float(d.get("gap", 1.0))
+        pairs = 0
+        for o in batch:
+            for x, z in window:
+                gap = o.z - z
+                if abs(gap) < MIN_GAP:
+                    continue
+                diff = (o.vector - x) if gap > 0 else (x - o.vector)
+                # The seed's winner bonus, on a per-user scale: decisive gaps count more.
+                bonus = 1.0 - math.exp(-abs(gap) / gap_mean)
+                gap_mean = 0.9 * gap_mean + 0.1 * abs(gap)
+                if target is not None:
+                    margin = float(np.dot(target, diff))
+                    acc = ACC_DECAY * acc + (1 - ACC_DECAY) * (1.0 if margin > 0 else 0.0)
+                    pull = 1.0 / (1.0 + math.exp(BT_SCALE * margin))  # -dloss/dmargin
+                else:
+                    pull = 0.5
+                grad += bonus * pull * diff
+                pairs += 1
+            window.append((o.vector, o.z))
+        window = window[-WINDOW:]
+
+        if target is None:
+            # First signal: aim at the views weighted by how much they were liked.
+            zs = np.asarray([z for _, z in window])
+            w = np.exp(zs - zs.max())
+            target = unit(np.sum(w[:, None] * np.stack([x for x, _ in window]), axis=0))
+        if pairs:
+            target = self._step(d, target, grad, pairs)
+        state.target = target
+        d["win"] = [[encode_unit_i8(x), round(z, 3)] for x, z in window]
+        d["acc"] = round(acc, 4)
+        d["gap"] = round(gap_mean, 4)
+
+    def _step(self, d: dict[str, object], target: Vector, grad: np.ndarray, pairs: int) -> Vector:
+        g = grad / pairs
+        g_tan = g - np.dot(g, target) * target  # only the tangent part moves a unit vector
+        m = decode_f16(str(d["m"])).astype(np.float64) if "m" in d else np.zeros_like(g_tan)
+        v = float(d.get("v", 0.0))
+        k = int(str(d.get("k", 0))) + 1
+        m = BETA1 * m + (1 - BETA1) * g_tan
+        v = BETA2 * v + (1 - BETA2) * float(np.dot(g_tan, g_tan))
+        m_hat = m / (1 - BETA1**k)
+        v_hat = v / (1 - BETA2**k)
+        n = float(str(d.get("n", 0.0))) + 1.0
+        lr = LR_END + (LR_START - LR_END) * 0.5 ** (n / LR_HALF_LIFE)
+        step = lr * m_hat / (math.sqrt(v_hat) + 1e-8)
+        # Re-project the momentum onto the new tangent plane after moving.
+        new = unit(target + step.astype(np.float32))
+        m = m - np.dot(m, new) * new
+        d.update(m=encode_f16(m.astype(np.float32)), v=v, k=k, n=n)
+        return new
+
+    def seed(self, state: UserState, vectors: Sequence[Vector]) -> None:
+        super().seed(state, vectors)
+        # A warm start is a hint, not evidence: confidence still has to be earned.
+
+    # --- choosing ------------------------------------------------------------------------
+    def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
+        if limit <= 0:
+            return []
+        avoid = [x for x, _ in self._window(state)]
+        target = state.target
+        if target is None:  # cold start: cover the corpus
+            return [h for h, _ in self.spread_items(limit, exclude, avoid)]
+        c = self.confidence(state)
+        n_exploit = max(1, min(limit, round(limit * (EXPLOIT_MIN + (EXPLOIT_MAX - EXPLOIT_MIN) * c))))
+        exploit = self.store.search_mmr(target, n_exploit, diversity=MMR_DIVERSITY,
+                                        candidates=max(20, 4 * n_exploit), exclude=exclude)
+        taken = {h.id for h in exploit}
+        n_explore = limit - len(exploit)
+        if n_explore <= 0:
+            return exploit
+        excl = set(exclude) | taken
+        pull = PULL_MIN + (PULL_MAX - PULL_MIN) * c
+        spread = self.spread_items(n_explore, excl, avoid)
+        queries = [slerp(x, target, pull) for _, x in spread]
+        explore = self.nearest_distinct(queries, excl, taken)
+        return exploit + explore
+
+
+# --- sumo-seed ----------------------------------------------------------------------------
+SEED_LR = 0.05
+SEED_BETAS = (0.8, 0.8)
+SEED_GAPS = 16
+SEED_EXPLOIT = (0.2, 0.5)
+
+
+class SumoSeedPolicy(Policy):
+    name = "sumo-seed"
+    description = "the seed's optimiser, literally (per-coordinate Adam lr 0.05, consecutive pairs)"
+
+    def update(self, state: UserState, batch: Sequence[Scored]) -> None:
+        d = state.data
+        raw = decode_f32(str(d["t"])) if "t" in d else None
+        prev = (decode_unit_i8(str(d["prev"])), float(str(d["prev_s"]))) if "prev" in d else None
+        m = decode_f32(str(d["m"])) if "m" in d else None
+        v = decode_f32(str(d["v"])) if "v" in d else None
+        gaps: list[float] = [float(g) for g in d.get("gaps", [])]  # type: ignore[attr-defined]
+        for o in batch:
+            secs = o.dwell_ms / 1000.0  # the seed scores raw seconds
+            if raw is None:
+                raw = o.vector.copy()
+            if prev is not None:
+                px, ps = prev
+                gap = abs(secs - ps)
+                gaps = (gaps + [gap])[-SEED_GAPS:]
+                sel, ign = (o.vector, px) if secs >= ps else (px, o.vector)
+                bonus = 1.0 - math.exp(-float(np.mean(gaps)) * gap)
+                g = (bonus * (sel - ign)).astype(np.float32)
+                m = g * (1 - SEED_BETAS[0]) if m is None else SEED_BETAS[0] * m + (1 - SEED_BETAS[0]) * g
+                v = g * g * (1 - SEED_BETAS[1]) if v is None else (
+                    SEED_BETAS[1] * v + (1 - SEED_BETAS[1]) * g * g)
+                raw = raw + SEED_LR * m / (np.sqrt(v) + 1e-8)
+            prev = (o.vector, secs)
+        if raw is None or prev is None:
+            return
+        d.update(t=encode_f32(raw), prev=encode_unit_i8(prev[0]), prev_s=round(prev[1], 3),
+                 gaps=[round(g, 3) for g in gaps])
+        if m is not None and v is not None:
+            d.update(m=encode_f32(m), v=encode_f32(v))
+        state.target = unit(raw)
+
+    def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
+        if state.target is None:
+            return self.random_items(limit, exclude)
+        randoms = self.random_items(limit, exclude)
+        items = self.store.retrieve([h.id for h in randoms], with_vectors=True)
+        queries = [slerp(unit(it.vector), state.target, float(self.rng.uniform(*SEED_EXPLOIT)))
+                   for it in items if it.vector is not None]
+        return self.nearest_distinct(queries, exclude, set())
