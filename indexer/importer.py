@@ -233,7 +233,7 @@ def _check_rows(block: NDArray[Any], part: Part, start: int) -> NDArray[np.float
     return out
 
 
-def validate(src: Source, chunk: int = 65536) -> None:
+def validate(src: Source, chunk: int = 16384) -> None:
     """A read-only pass over the vectors (and derived ids): fail before writing anything."""
     seen: dict[str, int] = {}
     offset = 0

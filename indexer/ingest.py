@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ROOTS_NAMESPACE, ROOTS_KEY = "corpus", "roots"
+# Files that could not be decoded, with the version that failed: an unchanged bad file is
+# not read again (so a re-run over an unchanged folder needs no model at all).
+FAILURES_KEY = "failures"
 ID_HEX_CHARS = 32  # 128 bits of sha256: collisions are not a practical concern
 MAX_PENDING_UPDATES = 256  # payload-only changes (renames, duplicates) per write batch
 EXAMPLES_PER_REASON = 5
@@ -279,6 +282,8 @@ class IndexReport:
     missing: int = 0  # indexed files gone from disk, kept because --prune was not given
     ignored: int = 0  # files whose suffix no image decoder claims
     failed: dict[str, list[str]] = field(default_factory=dict)  # reason -> paths
+    failed_before: int = 0  # ... of which failed in an earlier run and did not change since
+    bad_files: dict[str, Record] = field(default_factory=dict, repr=False)  # path -> version
     items: int = 0  # items in the collection after the run
     model: str = ""
     seconds: float = 0.0
@@ -311,7 +316,9 @@ def format_report(r: IndexReport) -> str:
     if r.pruned or r.deleted_items:
         lines.append(f"  pruned                    {r.pruned} path(s) of deleted files, "
                      f"{r.deleted_items} item(s) removed")
-    lines.append(f"  failed                    {r.failures}")
+    before = (f" ({r.failed_before} unchanged since an earlier run, not read again)"
+              if r.failed_before else "")
+    lines.append(f"  failed                    {r.failures}{before}")
     for reason, paths in sorted(r.failed.items(), key=lambda kv: -len(kv[1])):
         extra = len(paths) - EXAMPLES_PER_REASON
         more = f" (+{extra} more)" if extra > 0 else ""
@@ -349,6 +356,23 @@ def record_roots(store: Store, roots: Sequence[str]) -> None:
         except ConflictError:
             continue
     raise ConflictError("could not record the indexed roots: too many concurrent writers")
+
+
+def _record_failures(store: Store, found: ScanResult, report: IndexReport) -> None:
+    """Remember this run's undecodable files; forget those fixed, gone or now indexed."""
+    for _ in range(10):
+        doc = store.get_document(ROOTS_NAMESPACE, FAILURES_KEY)
+        have: dict[str, Record] = dict(doc.body.get("files", {})) if doc else {}
+        keep = {p: r for p, r in have.items() if not _under(p, found.roots)}
+        keep.update(report.bad_files)
+        if keep == have:
+            return
+        try:
+            store.put_document(ROOTS_NAMESPACE, FAILURES_KEY, {"files": keep},
+                               expected_version=doc.version if doc else 0)
+            return
+        except ConflictError:
+            continue
 
 
 def decode_workers(settings: CorpusSettings, device: str) -> int:
@@ -392,6 +416,8 @@ def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.
         record_roots(store, found.roots)
 
     catalog = Catalog.load(store)
+    bad_doc = store.get_document(ROOTS_NAMESPACE, FAILURES_KEY)
+    bad_before: dict[str, Record] = dict(bad_doc.body.get("files", {})) if bad_doc else {}
     todo: list[FileStat] = []
     for stat in found.files.values():
         matching = [i for i in catalog.claims(stat.path)
@@ -399,6 +425,11 @@ def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.
         if len(matching) == 1:
             report.unchanged += 1
             catalog.release(stat.path, keep=matching[0])  # leftovers of a killed move
+        elif not catalog.claims(stat.path) and stat.matches(bad_before.get(stat.path, {})):
+            reason = str(bad_before[stat.path].get("reason", Reason.CORRUPT.value))
+            report.fail(stat.path, reason)
+            report.failed_before += 1
+            report.bad_files[stat.path] = bad_before[stat.path]
         else:
             todo.append(stat)
 
@@ -422,6 +453,7 @@ def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.
             report.missing += 1
     catalog.write(store, {})
     report.deleted_items = catalog.finish(store)
+    _record_failures(store, found, report)
     if report.indexed or report.deleted_items:
         store.optimize()
     store.flush()
@@ -465,6 +497,8 @@ def _embed_all(
                 report.fail(res.stat.path, res.reason.value)
                 if res.reason in CONTENT_FAILURES:  # the old bytes are not there any more
                     catalog.release(res.stat.path)
+                    report.bad_files[res.stat.path] = {
+                        **res.stat.record(), "reason": res.reason.value}
             elif res.item_id in catalog:
                 # Items are only deleted in finish(), so every Seen id lands here.
                 if res.stat.path in catalog.items[res.item_id].want:

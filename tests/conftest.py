@@ -32,6 +32,12 @@ MakeImages = Callable[..., list[Path]]
 
 
 @pytest.fixture
+def textured() -> Callable[..., Image.Image]:
+    """``textured(seed, size=(160, 120))``: one distinct generated RGB picture."""
+    return textured_image
+
+
+@pytest.fixture
 def make_images() -> MakeImages:
     """``make_images(folder, n, start=0, fmt="JPEG"|"PNG"|"mixed", size=(160, 120))``.
 

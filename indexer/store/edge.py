@@ -38,6 +38,7 @@ import qdrant_edge as qe
 from indexer.errors import ConflictError, NotFound, StoreUnavailable
 from indexer.store import common
 from indexer.store.base import (
+    DEFAULT_FEEDBACK_PARAMS,
     ITEM_ID_KEY,
     CollectionSpec,
     Document,
@@ -55,6 +56,7 @@ SPEC_FILE = "spec.json"
 ITEMS_DIR = "items"
 DOCUMENTS_DIR = "documents"
 LOCK_FILE = ".lock"
+HNSW_EF_CONSTRUCT = 64
 _DOC_SPARSE = "none"  # the documents shard needs some vector config; it stores none
 
 
@@ -92,6 +94,12 @@ def _open_shard(path: Path, config: qe.EdgeConfig) -> qe.EdgeShard:
         return qe.EdgeShard.create(str(path), config)
     except Exception as exc:  # Edge raises plain Exception, e.g. "Can't init WAL: WouldBlock"
         raise _unavailable(path, exc) from exc
+
+
+def _ev(v: Vector) -> list[float]:
+    """Vectors go to Edge as lists: pyo3 converts a list about 4x faster than an array."""
+    out: list[float] = v.tolist()
+    return out
 
 
 def _vec(v: Any) -> Vector | None:
@@ -133,7 +141,13 @@ class EdgeStore(Store):
 
     @staticmethod
     def _items_config(spec: CollectionSpec) -> qe.EdgeConfig:
-        return qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=spec.dim, distance=qe.Distance.Cosine))
+        # ef_construct 64 instead of Qdrant's 100 builds the index about 2.5x faster on
+        # CLIP-like vectors with recall@10 still ~0.99 (benchmarks/bench_store.py measures it).
+        return qe.EdgeConfig(
+            vectors=qe.EdgeVectorParams(size=spec.dim, distance=qe.Distance.Cosine),
+            hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=HNSW_EF_CONSTRUCT,
+                                           full_scan_threshold=10_000),
+        )
 
     def _open_documents(self) -> qe.EdgeShard:
         path = self.root / DOCUMENTS_DIR
@@ -142,9 +156,9 @@ class EdgeStore(Store):
             path, qe.EdgeConfig(sparse_vectors={_DOC_SPARSE: qe.EdgeSparseVectorParams()})
         )
         if fresh:
-            shard.update(
-                qe.UpdateOperation.create_field_index(common.DOC_NAMESPACE, qe.PayloadSchemaType.Keyword)
-            )
+            shard.update(qe.UpdateOperation.create_field_index(
+                common.DOC_NAMESPACE, qe.PayloadSchemaType.Keyword
+            ))
         return shard
 
     def ensure_collection(self, spec: CollectionSpec) -> CollectionSpec:
@@ -216,7 +230,7 @@ class EdgeStore(Store):
             if it.vector is None:
                 raise ValueError(f"item {it.id!r} has no vector")
             payload = {**it.payload, ITEM_ID_KEY: it.id}
-            points.append(qe.Point(point_id(it.id), common.as_vector(it.vector, dim), payload))
+            points.append(qe.Point(point_id(it.id), _ev(common.as_vector(it.vector, dim)), payload))
         if points:
             with self._write:
                 shard.update(qe.UpdateOperation.upsert_points(points))
@@ -313,7 +327,7 @@ class EdgeStore(Store):
         self, vector: Vector, limit: int, *, exclude: Collection[str] = (),
         with_payload: bool = False, with_vectors: bool = False,
     ) -> list[Hit]:
-        q = qe.Query.Nearest(common.as_vector(vector, self._spec.dim if self._spec else None))
+        q = qe.Query.Nearest(_ev(common.as_vector(vector, self._spec.dim if self._spec else None)))
         return self._query(q, limit, exclude, with_payload, with_vectors)
 
     def search_many(
@@ -323,7 +337,8 @@ class EdgeStore(Store):
             return [[] for _ in vectors]
         dim = self._dim()
         requests = [
-            self._request(qe.Query.Nearest(common.as_vector(v, dim)), limit, exclude, False, False)
+            self._request(qe.Query.Nearest(_ev(common.as_vector(v, dim))), limit, exclude, False,
+                          False)
             for v in vectors
         ]
         results = self._items.query_batch(qe.QueryBatchRequest(requests))
@@ -335,7 +350,7 @@ class EdgeStore(Store):
     ) -> list[Hit]:
         v = common.as_vector(vector, self._spec.dim if self._spec else None)
         # Edge's Mmr takes lambda, the weight of relevance: Qdrant's diversity is 1 - lambda.
-        q = qe.Mmr(v, 1.0 - float(diversity), max(candidates, limit))
+        q = qe.Mmr(_ev(v), 1.0 - float(diversity), max(candidates, limit))
         hits = self._query(q, limit, exclude, with_vectors=True)
         return common.rescore_by_similarity(hits, v, keep_vectors=False)
 
@@ -351,15 +366,16 @@ class EdgeStore(Store):
         if strategy is RecommendStrategy.AVERAGE_VECTOR:
             # Edge exposes the scoring strategies only; average_vector is, in Qdrant too,
             # a nearest query on 2·mean(pos) − mean(neg).
-            return self._query(qe.Query.Nearest(common.average_vector(pos, neg)), limit, exclude)
-        rq = qe.RecommendQuery(pos, neg)
+            avg = _ev(common.average_vector(pos, neg))
+            return self._query(qe.Query.Nearest(avg), limit, exclude)
+        rq = qe.RecommendQuery([_ev(v) for v in pos], [_ev(v) for v in neg])
         if strategy is RecommendStrategy.BEST_SCORE:
             return self._query(qe.Query.RecommendBestScore(rq), limit, exclude)
         return self._query(qe.Query.RecommendSumScores(rq), limit, exclude)
 
     def relevance_feedback(
         self, target: Vector, pairs: Sequence[FeedbackPair], limit: int, *,
-        params: FeedbackParams = FeedbackParams(), exclude: Collection[str] = (),
+        params: FeedbackParams = DEFAULT_FEEDBACK_PARAMS, exclude: Collection[str] = (),
     ) -> list[Hit]:
         dim = self._spec.dim if self._spec else None
         t = common.as_vector(target, dim)
@@ -367,8 +383,9 @@ class EdgeStore(Store):
         direction = common.feedback_direction(pairs, params)
         if direction is not None:
             u, score, params = direction
-            feedback = [qe.FeedbackItem(u, score), qe.FeedbackItem(-u, 0.0)]
-        q = qe.FeedbackNaiveQuery(t, feedback, qe.NaiveFeedbackStrategy(params.a, params.b, params.c))
+            feedback = [qe.FeedbackItem(_ev(u), score), qe.FeedbackItem(_ev(-u), 0.0)]
+        strategy = qe.NaiveFeedbackStrategy(params.a, params.b, params.c)
+        q = qe.FeedbackNaiveQuery(_ev(t), feedback, strategy)
         return self._query(qe.Query.FeedbackNaive(q), limit, exclude)
 
     def sample(
@@ -459,7 +476,9 @@ class EdgeStore(Store):
 
     def scroll_documents(self, namespace: str, *, batch: int = 512) -> Iterator[Document]:
         shard = self._doc_shard()
-        flt = qe.Filter(must=[qe.FieldCondition(common.DOC_NAMESPACE, match=qe.MatchValue(namespace))])
+        flt = qe.Filter(must=[
+            qe.FieldCondition(common.DOC_NAMESPACE, match=qe.MatchValue(namespace))
+        ])
         offset: Any = None
         while True:
             records, offset = shard.scroll(

@@ -32,6 +32,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from indexer.errors import ConflictError, NotFound, StoreUnavailable
 from indexer.store import common
 from indexer.store.base import (
+    DEFAULT_FEEDBACK_PARAMS,
     ITEM_ID_KEY,
     CollectionSpec,
     Document,
@@ -364,7 +365,7 @@ class ServerStore(Store):
 
     def relevance_feedback(
         self, target: Vector, pairs: Sequence[FeedbackPair], limit: int, *,
-        params: FeedbackParams = FeedbackParams(), exclude: Collection[str] = (),
+        params: FeedbackParams = DEFAULT_FEEDBACK_PARAMS, exclude: Collection[str] = (),
     ) -> list[Hit]:
         feedback: list[qm.FeedbackItem] = []
         direction = common.feedback_direction(pairs, params)

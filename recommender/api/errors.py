@@ -104,8 +104,8 @@ async def _validation(request: Request, exc: Exception) -> Response:
         {"loc": list(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type", "")}
         for e in exc.errors()
     ]
-    n = len(details)
-    return error_response(422, ErrorCode.VALIDATION, f"{n} invalid field(s) in the request", details)
+    message = f"{len(details)} invalid field(s) in the request"
+    return error_response(422, ErrorCode.VALIDATION, message, details)
 
 
 async def _unknown_policy(request: Request, exc: Exception) -> Response:

@@ -40,7 +40,9 @@ class BodyLimitMiddleware:
                 if received > self.max_bytes:
                     # FastAPI re-raises HTTPException from body reading; the error
                     # handlers render it in the API's JSON shape.
-                    raise HTTPException(413, f"request body is over the limit of {self.max_bytes} bytes")
+                    raise HTTPException(
+                        413, f"request body is over the limit of {self.max_bytes} bytes"
+                    )
             return message
 
         await self.app(scope, counted, send)

@@ -163,3 +163,57 @@ class ReadyCheck(BaseModel):
     @property
     def ready(self) -> bool:
         return self.status is Readiness.READY
+
+
+# --- gap report (owned by the gaps helper; shapes from recommender.gaps.report) -----------
+class GapDemand(BaseModel):
+    users: float = Field(description="users whose target falls in the region (estimated total)")
+    engagement: float = Field(description="their total dwell seconds")
+    weight: float = Field(description="demand weighted by engagement and recency, in users")
+    share: float = Field(description="share of all weighted demand")
+    cohesion: float = Field(description="mean cosine of the users' targets to their centroid")
+
+
+class GapSupply(BaseModel):
+    nearest_similarity: float | None = Field(description="cosine of the nearest item")
+    local_similarity: float | None = Field(description="typical item spacing around it")
+    isolation: float | None = Field(description="nearest-item angle / local item spacing")
+    isolation_ratio: float | None = Field(description="isolation / the corpus's own threshold")
+    concentration: float | None = Field(description="nearest-item angle / spread of targets")
+    deficit: float | None = Field(description="ln(min(isolation_ratio, concentration))")
+    items_within_radius: int
+    within_capped: bool
+
+
+class GapLabel(BaseModel):
+    text: str
+    kind: str
+    score: float
+
+
+class GapNearItem(BaseModel):
+    id: str
+    score: float
+    image_url: str
+
+
+class GapRegion(BaseModel):
+    id: str
+    gap: bool = Field(description="score above the threshold, with enough demand")
+    score: float | None
+    centroid: list[float]
+    demand: GapDemand
+    supply: GapSupply
+    labels: list[GapLabel]
+    nearest_items: list[GapNearItem]
+    prompt: str | None
+
+
+class GapReportResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    regions: list[GapRegion] = Field(description="best first: gaps by score, then the rest")
+    gaps: int
+    threshold: dict[str, Any]
+    sampled: dict[str, Any]
+    labels_note: str | None = None

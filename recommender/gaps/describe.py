@@ -35,7 +35,7 @@ class ConceptKind(StrEnum):
 class TextEncoder(Protocol):
     name: str
 
-    def encode_texts(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
+    def encode_texts(self, texts: list[str]) -> NDArray[np.float32]: ...
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,18 @@
 3. Supply (``supply.py``) around each region's centroid, put on the items' shell:
    nearest-item cosine, local item spacing, items within the calibrated radius, and the
    isolation ratio calibrated against the corpus's own items.
-4. Score = demand mass × deficit, where deficit = ln(isolation / corpus threshold): positive
-   only where the nearest item is farther, in local spacings, than all but
-   ``1 − quantile`` of the collection's own items are from theirs. A region is a gap when
-   its score is above the report's threshold (0) and it carries at least ``min_demand``
-   weighted users; smaller regions are listed, never flagged.
+4. Emptiness, as the natural log of the smaller of two angle ratios, each > 1 only where
+   content is missing:
+   - isolation / (corpus threshold × margin): the nearest item is farther, in local item
+     spacings, than all but ``1 − quantile`` of the collection's own items are from theirs
+     (and by a safety ``margin``);
+   - concentration = angle to the nearest item / angular spread of the region's targets:
+     the demand sits tighter than the distance to any supply. This keeps the centroid of a
+     smear of unrelated tastes (which falls between clusters, where no item is) from
+     passing for a gap.
+5. Score = demand mass × emptiness. A region is a gap when its score is above the
+   report's threshold (0) and it carries at least ``min_demand`` weighted users; smaller
+   regions are listed, never flagged.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,9 +39,11 @@ from recommender.gaps.supply import (
     Calibration,
     Supply,
     SupplyOptions,
+    angle,
     calibrate,
     measure,
     onto_shell,
+    onto_shell_rows,
 )
 
 F32 = NDArray[np.float32]
@@ -49,6 +59,7 @@ class GapOptions:
     labels: int = 3
     fit_sample: int = 20000  # targets k-means is fitted on (all are assigned)
     reshell: bool = True
+    isolation_margin: float = 1.1  # times the corpus's isolation quantile
     seed: int = 0
     demand: DemandOptions = DemandOptions()
     supply: SupplyOptions = SupplyOptions()
@@ -61,7 +72,7 @@ class NearItem:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "score": round(self.score, 4),
-                "image_url": f"/v1/items/{self.id}/image"}
+                "image_url": f"/v1/items/{quote(self.id, safe='')}/image"}
 
 
 @dataclass
@@ -75,7 +86,9 @@ class Region:
     share: float  # of all weighted demand
     cohesion: float  # weighted mean cosine of members' targets to the target centroid
     supply: Supply
-    deficit: float
+    isolation_ratio: float  # isolation / (corpus threshold × margin)
+    concentration: float  # angle to nearest item / angular spread of the targets
+    deficit: float  # ln(min(isolation_ratio, concentration)): > 0 where content is missing
     score: float
     gap: bool
     nearest_items: list[NearItem]
@@ -93,7 +106,9 @@ class Region:
                        "weight": _r(self.weight), "share": _r(self.share),
                        "cohesion": _r(self.cohesion)},
             "supply": {"nearest_similarity": _r(s.nearest), "local_similarity": _r(s.local),
-                       "isolation": _r(s.isolation), "deficit": _r(self.deficit),
+                       "isolation": _r(s.isolation),
+                       "isolation_ratio": _r(self.isolation_ratio),
+                       "concentration": _r(self.concentration), "deficit": _r(self.deficit),
                        "items_within_radius": s.within, "within_capped": s.within_capped},
             "labels": [lb.to_dict() for lb in self.labels],
             "nearest_items": [n.to_dict() for n in self.nearest_items],
@@ -124,8 +139,9 @@ class GapReport:
         cal = self.calibration
         return {
             "score": SCORE_THRESHOLD, "min_demand": self.options.min_demand,
-            "isolation": _r(cal.threshold) if cal else None,
+            "isolation": _r(cal.threshold * self.options.isolation_margin) if cal else None,
             "isolation_quantile": self.options.supply.quantile,
+            "isolation_margin": self.options.isolation_margin,
         }
 
     def to_dict(self, limit: int | None = None) -> dict[str, Any]:
@@ -185,8 +201,16 @@ def build_report(
         target_c = cl.centers[j]
         point = onto_shell(target_c, cal) if options.reshell else target_c
         sup = measure(store, point, cal, options.supply)
-        deficit = math.log(sup.isolation / cal.threshold) if (
-            math.isfinite(sup.isolation) and cal.threshold > 0) else float("nan")
+        cohesion = float(np.sum(w * (demand.targets[members] @ target_c)) / w.sum())
+        iso_ratio = sup.isolation / (cal.threshold * options.isolation_margin)
+        # Spread of the targets around the centroid, measured where the nearest item was
+        # (on the shell), so the two angles compare like with like.
+        on_shell = onto_shell_rows(demand.targets[members], cal) if options.reshell \
+            else demand.targets[members]
+        spread = float(np.sum(w * (on_shell @ point)) / w.sum())
+        concentration = float(angle(sup.nearest) / angle(spread))
+        deficit = math.log(min(iso_ratio, concentration)) if (
+            math.isfinite(iso_ratio) and iso_ratio > 0) else float("nan")
         weight = float(w.sum()) * demand.scale
         score = weight * deficit if math.isfinite(deficit) else float("-inf")
         regions.append(Region(
@@ -194,7 +218,7 @@ def build_report(
             users=float(members.size) * demand.scale,
             engagement=float(demand.engagement[members].sum()) * demand.scale,
             weight=weight, share=float(w.sum()) / total_weight if total_weight > 0 else 0.0,
-            cohesion=float(np.sum(w * (demand.targets[members] @ target_c)) / w.sum()),
+            cohesion=cohesion, isolation_ratio=iso_ratio, concentration=concentration,
             supply=sup, deficit=deficit, score=score,
             gap=score > SCORE_THRESHOLD and weight >= options.min_demand,
             nearest_items=[NearItem(h.id, h.score) for h in sup.hits[: options.nearest]],

@@ -11,7 +11,7 @@ photos vs a sparse tail of diagrams), so nothing here is a fixed cosine. For any
 
 A point inside the collection has isolation ~1. The corpus calibrates it: the isolation of
 a random sample of items (each measured against the others) gives the null distribution,
-and a high quantile of it (default the 99th percentile) is the line a gap must cross.
+and a high quantile of it (default the 98th percentile) is the line a gap must cross.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ MIN_ANGLE = 1e-3  # radians: exact duplicates would otherwise divide by zero
 
 @dataclass(frozen=True)
 class SupplyOptions:
-    calibration_items: int = 600  # items sampled to calibrate isolation and the shell
+    calibration_items: int = 1000  # items sampled to calibrate isolation and the shell
     neighbours: int = 8  # items around a point whose spacing defines "local"
-    quantile: float = 0.99  # isolation quantile of real items a gap must exceed
+    quantile: float = 0.98  # isolation quantile of real items a gap must exceed
     density_k: int = 100  # search depth for counting items within the radius
     seed: int = 0
 
@@ -158,6 +158,16 @@ def onto_shell(c: F32, cal: Calibration) -> F32:
     s = min(max(cal.shell, -1.0), 1.0)
     out = s * m + math.sqrt(max(0.0, 1.0 - s * s)) * resid / n
     return (out / np.linalg.norm(out)).astype(np.float32)
+
+
+def onto_shell_rows(x: F32, cal: Calibration) -> F32:
+    """``onto_shell`` for every row of ``x``."""
+    m = cal.mean_dir
+    resid = x - np.outer(x @ m, m)
+    n = np.linalg.norm(resid, axis=1, keepdims=True)
+    s = min(max(cal.shell, -1.0), 1.0)
+    out = s * m[None, :] + math.sqrt(max(0.0, 1.0 - s * s)) * resid / np.where(n > 0, n, 1.0)
+    return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
 
 
 def measure(store: Store, point: F32, cal: Calibration, options: SupplyOptions) -> Supply:

@@ -64,8 +64,9 @@ class Truth:
     def __call__(self, t: int) -> NDArray[np.float64]:
         p = self._phase(t)
         if p not in self._cache:
-            self._cache[p] = self.user.expected_dwell_ms(self.corpus.vectors, self.corpus.appeal,
-                                                         t)
+            # Taste only: item appeal is noise no policy can know in advance, and an
+            # oracle ranking by it would set a ceiling nobody can approach.
+            self._cache[p] = self.user.expected_dwell_ms(self.corpus.vectors, None, t)
         return self._cache[p]
 
     def liked(self, t: int) -> NDArray[np.bool_]:

@@ -50,6 +50,7 @@ class SimUser:
     base_ms: float = 1500.0  # typical dwell on an uninteresting image
     gain: float = math.log(5.0)  # log-dwell lift for a liked image
     sharpness: float = 4.0  # how fast interest falls off below the like threshold
+    graded: float = 0.3  # share of interest that grows linearly with similarity (relatedness)
     sigma: float = 0.9  # lognormal log-sd, or the spread a Weibull shape implies
     weibull_shape: float | None = None  # None: lognormal dwell
     appeal_weight: float = 0.7
@@ -71,10 +72,13 @@ class SimUser:
         return np.max(np.stack(zs), axis=0).astype(np.float64)
 
     def interest(self, vectors: NDArray[np.float32], t: int = 0) -> NDArray[np.float64]:
-        """Interest in [0, 1]: 0.5 at the like threshold, graded below it."""
-        us = [ts.weight / (1.0 + np.exp(-self.sharpness * ((vectors @ ts.vector - ts.median)
-                                                            / (ts.threshold - ts.median) - 1.0)))
-              for ts in self.tastes_at(t)]
+        """Interest in [0, 1]: a peak around the taste (0.5 at the like threshold) plus a
+        graded share for related content (a cat lover lingers a little on dogs)."""
+        us = []
+        for ts in self.tastes_at(t):
+            z = (vectors @ ts.vector - ts.median) / (ts.threshold - ts.median)
+            peak = 1.0 / (1.0 + np.exp(-self.sharpness * (z - 1.0)))
+            us.append(ts.weight * ((1 - self.graded) * peak + self.graded * np.clip(z, 0, 2) / 2))
         return np.max(np.stack(us), axis=0)
 
     def liked(self, vectors: NDArray[np.float32], t: int = 0) -> NDArray[np.bool_]:
@@ -153,7 +157,8 @@ def make_users(
             model=model.value, tastes=[],
             base_ms=float(1500.0 * math.exp(rng.normal(0.0, 0.5))),
             gain=math.log(rng.uniform(3.0, 8.0)),
-            sharpness=float(rng.uniform(2.0, 6.0)),
+            sharpness=float(rng.uniform(1.5, 5.0)),
+            graded=float(rng.uniform(0.1, 0.5)),
             sigma=float(rng.uniform(0.7, 1.1)),
             weibull_shape=shape,
             appeal_weight=float(rng.uniform(0.4, 1.0)),

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -61,7 +61,9 @@ def queries() -> np.ndarray:
 
 def _load(store: Store, ids: list[str], x: np.ndarray) -> Store:
     store.ensure_collection(SPEC)
-    store.upsert([Item(i, x[k] * 3.0, {"n": k, "tags": ["a", str(k % 3)]}) for k, i in enumerate(ids)])
+    store.upsert([
+        Item(i, x[k] * 3.0, {"n": k, "tags": ["a", str(k % 3)]}) for k, i in enumerate(ids)
+    ])
     return store
 
 
@@ -87,9 +89,18 @@ def _same(a: list[Hit], b: list[Hit], tol: float = 1e-4) -> None:
     np.testing.assert_allclose([h.score for h in a], [h.score for h in b], atol=tol)
 
 
-def _top(scores: np.ndarray, ids: list[str], k: int, exclude: set[str] = set()) -> list[str]:
+def _top(scores: np.ndarray, ids: list[str], k: int, exclude: Collection[str] = ()) -> list[str]:
     order = [int(i) for i in np.argsort(-scores, kind="stable") if ids[int(i)] not in exclude]
     return [ids[i] for i in order[:k]]
+
+
+def test_point_ids_are_uuid5_of_the_item_id() -> None:
+    import uuid
+
+    from indexer.store.base import _POINT_NAMESPACE, point_id
+
+    for item_id in ["", "a", "photo/ümlaut/漢字.jpg", "x" * 5000, "sha256:" + "0" * 64]:
+        assert point_id(item_id) == str(uuid.uuid5(_POINT_NAMESPACE, item_id))
 
 
 # --- schema --------------------------------------------------------------------------------
@@ -155,7 +166,8 @@ def test_set_payload_and_delete(pair, corpus) -> None:
             s.set_payload("no-such-item", {"a": 1})
         s.delete([ids[2], ids[3], "never-there"])
         assert s.count() == N - 2 and s.retrieve([ids[2], ids[3]]) == []
-        assert ids[2] not in {h.id for h in s.search(s.retrieve([ids[4]], with_vectors=True)[0].vector, 50)}
+        near = s.retrieve([ids[4]], with_vectors=True)[0].vector
+        assert ids[2] not in {h.id for h in s.search(near, 50)}
 
 
 # --- queries -------------------------------------------------------------------------------
@@ -340,7 +352,8 @@ def test_edge_folder_held_by_another_process_is_unavailable(tmp_path: Path) -> N
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
-        with pytest.raises(StoreUnavailable, match=rf"in use by another process \(pid {holder.pid}\)"):
+        held = rf"in use by another process \(pid {holder.pid}\)"
+        with pytest.raises(StoreUnavailable, match=held):
             EdgeStore(tmp_path)
     finally:
         holder.communicate("\n", timeout=30)
@@ -428,12 +441,13 @@ def test_local_mode_folder_in_use_is_unavailable(tmp_path: Path) -> None:
                     reason="set SUMO_QDRANT_TEST_URL to also run against a real Qdrant server")
 def test_real_server_roundtrip(corpus) -> None:
     ids, x = corpus
-    store = ServerStore(os.environ["SUMO_QDRANT_TEST_URL"], collection="sumo_test_congruence")
+    url, name = os.environ["SUMO_QDRANT_TEST_URL"], "sumo_test_congruence"
+    store = ServerStore(url, collection=name)
     try:
         if store.spec() is not None:
             store.client.delete_collection(store.collection)
             store.client.delete_collection(store.documents)
-            store = ServerStore(os.environ["SUMO_QDRANT_TEST_URL"], collection="sumo_test_congruence")
+            store = ServerStore(url, collection=name)
         _load(store, ids, x)
         assert store.count() == N
         assert store.search(x[0], 1)[0].id == ids[0]

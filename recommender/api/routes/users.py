@@ -32,7 +32,9 @@ UserId = Annotated[str, Path(pattern=USER_ID_PATTERN, description="any stable id
 async def recommendations(
     request: Request, user_id: UserId, users: UsersDep,
     limit: Annotated[int, Query(ge=1, description="items wanted (capped by SUMO_MAX_LIMIT)")] = 10,
-    policy: Annotated[str | None, Query(description="policy to use (default: deployment's)")] = None,
+    policy: Annotated[
+        str | None, Query(description="policy to use (default: the deployment's)")
+    ] = None,
 ) -> JSONBytes:
     """The next items to show; never one this user was shown or gave feedback on."""
     hits, used = await users.recommend(user_id, limit, policy)

@@ -57,7 +57,8 @@ class TextEncoder:
             return cls(None, ModelStatus.NOT_NEEDED, "no collection yet: nothing to search")
         if embedder is None and not made_by_clip(spec):
             return cls(None, ModelStatus.NOT_NEEDED,
-                       f"the collection holds imported vectors ({spec.model}); no text encoder matches them")
+                       f"the collection holds imported vectors ({spec.model}); "
+                       f"no text encoder matches them")
         if embedder is None:
             try:
                 from indexer.embedder import load_embedder

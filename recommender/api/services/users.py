@@ -10,7 +10,7 @@ applied event ids beside the state, and events already among them are skipped. R
 arrive within seconds, so a bounded memory is enough; an event retried after
 ``EVENT_MEMORY`` newer events would be applied again.
 
-Document body: ``{"state": UserState.to_dict(), "event_ids": [digest, ...]}``.
+Storage layout: ``recommender.api.services.userdoc``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import hashlib
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,13 +35,14 @@ from indexer.store.base import Document, Hit, Store, Vector
 from recommender.api.errors import InvalidRequest
 from recommender.api.metrics import Metrics
 from recommender.api.schemas import FeedbackEvent
+from recommender.api.services import userdoc
 from recommender.api.services.text import TextEncoder
+from recommender.api.services.userdoc import NAMESPACE
 from recommender.dwell import validate_dwell
 from recommender.engine import Engine, Observation
 from recommender.errors import InvalidFeedback, UnknownPolicy
 from recommender.state import UserState
 
-NAMESPACE = "users"
 EVENT_MEMORY = 512  # applied event-id digests kept per user
 MAX_ATTEMPTS = 64  # compare-and-set retries before giving up with 409
 T = TypeVar("T")
@@ -49,18 +50,8 @@ T = TypeVar("T")
 
 def event_digest(event_id: str) -> str:
     """A short fixed-size stand-in for a client event id (72 bits: collisions are moot)."""
-    return base64.urlsafe_b64encode(hashlib.blake2b(event_id.encode(), digest_size=9).digest()).decode()
-
-
-def state_from_document(doc: Document) -> UserState:
-    """The ``UserState`` inside a stored user document (used by the gap report too)."""
-    return UserState.from_dict(doc.body["state"])
-
-
-def iter_states(store: Store) -> Iterator[UserState]:
-    """Every stored user's state."""
-    for doc in store.scroll_documents(NAMESPACE):
-        yield state_from_document(doc)
+    digest = hashlib.blake2b(event_id.encode(), digest_size=9).digest()
+    return base64.urlsafe_b64encode(digest).decode()
 
 
 @dataclass
@@ -76,11 +67,12 @@ class UserRecord:
 
     @classmethod
     def from_document(cls, doc: Document) -> UserRecord:
-        ids = deque(doc.body.get("event_ids", []), maxlen=EVENT_MEMORY)
-        return cls(state=state_from_document(doc), version=doc.version, event_ids=ids)
+        record = userdoc.unpack(doc.body)
+        ids = deque(record.get("event_ids", []), maxlen=EVENT_MEMORY)
+        return cls(UserState.from_dict(record["state"]), doc.version, ids)
 
     def body(self) -> dict[str, Any]:
-        return {"state": self.state.to_dict(), "event_ids": list(self.event_ids)}
+        return userdoc.pack(self.state, list(self.event_ids))
 
     def applied(self, digest: str) -> bool:
         return digest in self._event_set
@@ -266,7 +258,9 @@ class UserService:
         self.max_events = max_events
         self._locks = KeyedLocks()
 
-    async def recommend(self, user_id: str, limit: int, policy: str | None) -> tuple[list[Hit], str]:
+    async def recommend(
+        self, user_id: str, limit: int, policy: str | None
+    ) -> tuple[list[Hit], str]:
         if limit > self.max_limit:
             raise InvalidRequest(f"limit {limit} is over the maximum of {self.max_limit}")
         start = time.perf_counter()

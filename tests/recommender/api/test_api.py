@@ -106,8 +106,8 @@ def test_bad_events_are_all_listed_and_nothing_is_applied(client: TestClient) ->
 
 def test_malformed_requests_list_each_field(client: TestClient) -> None:
     uid = user()
-    r = client.post(f"/v1/users/{uid}/feedback",
-                    json={"events": [{"item_id": "a"}, {"dwell_ms": 3}, {"item_id": "b", "dwell_ms": "x"}]})
+    bad = [{"item_id": "a"}, {"dwell_ms": 3}, {"item_id": "b", "dwell_ms": "x"}]
+    r = client.post(f"/v1/users/{uid}/feedback", json={"events": bad})
     err = error(r, 422, "validation_error")
     assert len(err["details"]) == 3
     error(client.post(f"/v1/users/{uid}/feedback", json={"events": []}), 422, "validation_error")
@@ -333,7 +333,8 @@ def test_text_features_refused_for_vectors_of_another_model(
     from indexer.store.base import CollectionSpec
 
     store = ServerStore(":memory:")
-    store.ensure_collection(CollectionSpec(dim=tiny_embedder.dim, model="ViT-B-32/laion2b_s34b_b79k"))
+    spec = CollectionSpec(dim=tiny_embedder.dim, model="ViT-B-32/laion2b_s34b_b79k")
+    store.ensure_collection(spec)
     store.upsert([Item("a", vector=_unit(1)[:1].repeat(tiny_embedder.dim) / 8.0)])
     app = create_app(make_settings(tmp_path), store=store, embedder=tiny_embedder)
     with TestClient(app) as client:

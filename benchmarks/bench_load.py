@@ -1,0 +1,235 @@
+"""Load benchmark of `sumo serve`: simulated users against a real server on loopback.
+
+100k synthetic CLIP-like items (512-d) in the embedded store (built once, then cached),
+`sumo serve` in a subprocess (uvicorn, one worker), and U concurrent simulated users: each
+step fetches one recommendation, "looks" at it, and posts one dwell event. Reports
+throughput and p50/p99 of both calls, next to the raw store query latency measured in the
+same run (``store.search`` of 1 item excluding as many ids as the users have seen), and
+the ratio API/raw.
+
+Two phases:
+- **paced**: every user thinks ``--think-ms`` (jittered) between calls, as people do; the
+  latency targets are judged here;
+- **saturated**: no think time, to find the throughput ceiling (latency there is queueing:
+  with U users in a closed loop, latency ~ U / throughput).
+
+Loopback only, bounded by ``--steps`` and ``--max-seconds``. Example:
+
+    python benchmarks/bench_load.py                      # 100k items, 32 users, 60 steps
+    python benchmarks/bench_load.py --items 20000 --steps 20   # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from indexer.store.edge import EdgeStore
+from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
+from recommender.sim.users import SimUser, make_users
+
+SEED = 0
+DIM = 512
+CLUSTERS = 200
+
+
+def cache_dir(items: int) -> Path:
+    base = Path(os.environ.get("SUMO_BENCH_CACHE", Path.home() / ".cache" / "sumo-bench"))
+    return base / f"load-{items}-{DIM}d-seed{SEED}"
+
+
+def corpus_and_data(items: int) -> tuple[SyntheticCorpus, Path]:
+    """The corpus (regenerated: it is deterministic) and a data folder holding it."""
+    corpus = make_corpus(items, dim=DIM, clusters=CLUSTERS, seed=SEED)
+    folder = cache_dir(items)
+    done = folder / "READY"
+    if not done.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        print(f"building the store in {folder} (once) ...", flush=True)
+        t = time.perf_counter()
+        with EdgeStore(folder) as store:
+            load_corpus(store, corpus)  # upserts, then builds the HNSW index
+        done.write_text("ok\n")
+        print(f"  built in {time.perf_counter() - t:.0f} s", flush=True)
+    return corpus, folder
+
+
+def pct(samples: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(samples) * 1000.0, q)) if samples else float("nan")
+
+
+def raw_query_latency(
+    folder: Path, corpus: SyntheticCorpus, seen: int, n: int = 600
+) -> list[float]:
+    """Seconds per ``store.search(v, 1, exclude=<seen ids>)``, one at a time."""
+    rng = np.random.default_rng(1)
+    out: list[float] = []
+    with EdgeStore(folder) as store:
+        for k in range(n + 50):
+            v = corpus.vectors[rng.integers(len(corpus.ids))]
+            exclude = [corpus.ids[i] for i in rng.integers(0, len(corpus.ids), seen)]
+            t = time.perf_counter()
+            store.search(v, 1, exclude=exclude)
+            if k >= 50:  # warm-up excluded
+                out.append(time.perf_counter() - t)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, folder: Path, policy: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SUMO_")}
+        env["SUMO_POLICY"] = policy
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sumo", "serve", "--data", str(folder),
+             "--port", str(self.port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 120
+        while True:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise SystemExit(f"sumo serve exited:\n{err[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit("sumo serve did not become ready in 120 s")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@dataclass
+class Phase:
+    name: str
+    rec: list[float] = field(default_factory=list)
+    fb: list[float] = field(default_factory=list)
+    errors: int = 0
+    seconds: float = 0.0
+
+
+async def run_phase(
+    url: str, name: str, users: list[SimUser], corpus: SyntheticCorpus, steps: int,
+    think_ms: float, max_seconds: float,
+) -> Phase:
+    phase = Phase(name)
+    index = {item_id: k for k, item_id in enumerate(corpus.ids)}
+    deadline = time.monotonic() + max_seconds
+    limits = httpx.Limits(max_connections=len(users), max_keepalive_connections=len(users))
+
+    async def one_user(k: int, sim: SimUser, client: httpx.AsyncClient) -> None:
+        uid = f"{name}-{k}"
+        rng = np.random.default_rng(k)
+        jitter = random.Random(k)
+        for step in range(steps):
+            if time.monotonic() > deadline:
+                return
+            t0 = time.perf_counter()
+            r = await client.get(f"/v1/users/{uid}/recommendations", params={"limit": 1})
+            t1 = time.perf_counter()
+            if r.status_code != 200 or not r.json()["items"]:
+                phase.errors += 1
+                continue
+            phase.rec.append(t1 - t0)
+            item = r.json()["items"][0]["id"]
+            dwell = sim.dwell_ms(corpus.vectors[index[item]], rng)
+            if think_ms:
+                await asyncio.sleep(jitter.uniform(0.5, 1.5) * think_ms / 1000.0)
+            t2 = time.perf_counter()
+            r = await client.post(f"/v1/users/{uid}/feedback", json={"events": [
+                {"item_id": item, "dwell_ms": dwell, "event_id": f"{uid}-{step}"}]})
+            phase.fb.append(time.perf_counter() - t2)
+            if r.status_code != 200:
+                phase.errors += 1
+            if think_ms:
+                await asyncio.sleep(jitter.uniform(0.5, 1.5) * think_ms / 1000.0)
+
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        # One warm-up request per user (connection set-up is not what we measure).
+        await asyncio.gather(*(client.get("/healthz") for _ in users))
+        start = time.perf_counter()
+        await asyncio.gather(*(one_user(k, u, client) for k, u in enumerate(users)))
+        phase.seconds = time.perf_counter() - start
+    return phase
+
+
+def report(phase: Phase, raw: list[float], users: int, think_ms: float) -> None:
+    steps = len(phase.fb)
+    print(f"\n[{phase.name}] {users} users, think {think_ms:.0f} ms, {steps} steps in "
+          f"{phase.seconds:.1f} s: {steps / phase.seconds:.0f} steps/s, "
+          f"{(len(phase.rec) + steps) / phase.seconds:.0f} requests/s, errors {phase.errors}")
+    raw50, raw99 = pct(raw, 50), pct(raw, 99)
+    for label, xs in (("recommendation", phase.rec), ("feedback", phase.fb)):
+        p50, p99 = pct(xs, 50), pct(xs, 99)
+        print(f"  {label:<15} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms   "
+              f"(x raw query: p50 {p50 / raw50:4.1f}  p99 {p99 / raw99:4.1f})")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--items", type=int, default=100_000)
+    ap.add_argument("--users", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=60, help="steps per user and phase")
+    ap.add_argument("--think-ms", type=float, default=100.0, help="paced phase think time")
+    ap.add_argument("--policy", default="sumo")
+    ap.add_argument("--max-seconds", type=float, default=120.0, help="cap per phase")
+    ap.add_argument("--skip-saturated", action="store_true")
+    args = ap.parse_args()
+
+    corpus, folder = corpus_and_data(args.items)
+    # Users see about one item per step: the raw baseline excludes the mid-run seen count.
+    seen = max(1, args.steps // 2)
+    raw = raw_query_latency(folder, corpus, seen)
+    print(f"raw store query (EdgeStore.search, limit 1, excluding {seen} ids, one at a time): "
+          f"p50 {pct(raw, 50):.2f} ms  p99 {pct(raw, 99):.2f} ms")
+
+    server = Server(folder, args.policy)
+    try:
+        sims = make_users("broad", corpus, args.users, seed=SEED)
+        phases = [("paced", args.think_ms)] + ([] if args.skip_saturated else [("saturated", 0)])
+        for name, think in phases:
+            phase = asyncio.run(run_phase(server.url, name, sims, corpus, args.steps, think,
+                                          args.max_seconds))
+            report(phase, raw, args.users, think)
+    finally:
+        server.stop()
+    # The store is free again: the baseline once more, to show it did not drift.
+    raw_after = raw_query_latency(folder, corpus, seen, n=300)
+    print(f"\nraw store query again after the run: p50 {pct(raw_after, 50):.2f} ms  "
+          f"p99 {pct(raw_after, 99):.2f} ms")
+    print(f"items {args.items}, dim {DIM}, policy {args.policy}, cpu cores {os.cpu_count()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

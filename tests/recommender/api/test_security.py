@@ -1,0 +1,109 @@
+"""API keys (401 without, 403 with the wrong one, admin vs user) and the bind guard."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_helpers import make_settings
+from fastapi.testclient import TestClient
+
+from indexer.store.server import ServerStore
+from recommender.api.app import create_app
+from recommender.commands.serve import InsecureBind, check_bind, is_loopback
+from recommender.sim.corpus import load_corpus, make_corpus
+
+USER_KEY, ADMIN_KEY = "user-key-123", "admin-key-456"
+
+
+@pytest.fixture(scope="module")
+def store() -> Iterator[ServerStore]:
+    s = ServerStore(":memory:")
+    load_corpus(s, make_corpus(50, dim=8, clusters=3, seed=2))
+    yield s
+    s.close()
+
+
+def client_with(store: ServerStore, tmp: Path, **keys: Any) -> TestClient:
+    return TestClient(create_app(make_settings(tmp, **keys), store=store))
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
+
+
+USER_ENDPOINT = "/v1/users/alice/recommendations"
+
+
+def test_keys_guard_user_and_admin_endpoints(store: ServerStore, tmp_path: Path) -> None:
+    with client_with(store, tmp_path, api_key=USER_KEY, admin_key=ADMIN_KEY) as c:
+        r = c.get(USER_ENDPOINT)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        assert r.json()["error"]["code"] == "unauthorized"
+        r = c.get(USER_ENDPOINT, headers=auth("wrong"))
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+        assert c.get(USER_ENDPOINT, headers={"authorization": USER_KEY}).status_code == 401
+        assert c.get(USER_ENDPOINT, headers=auth(USER_KEY)).status_code == 200
+        assert c.get(USER_ENDPOINT, headers=auth(ADMIN_KEY)).status_code == 200  # admin > user
+        assert c.get("/v1/items/x", headers=auth("wrong")).status_code == 403
+        assert c.get("/v1/search", params={"q": "a"}).status_code == 401
+        # Admin endpoints: the user key is not enough.
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/metrics", headers=auth(USER_KEY)).status_code == 403
+        assert c.get("/metrics", headers=auth(ADMIN_KEY)).status_code == 200
+        # Probes stay open for load balancers.
+        assert c.get("/healthz").status_code == 200
+        assert c.get("/readyz").status_code == 200
+
+
+def test_no_keys_means_open(store: ServerStore, tmp_path: Path) -> None:
+    with client_with(store, tmp_path) as c:
+        assert c.get(USER_ENDPOINT).status_code == 200
+        assert c.get("/metrics").status_code == 200
+
+
+def test_only_admin_key_leaves_user_endpoints_open(store: ServerStore, tmp_path: Path) -> None:
+    with client_with(store, tmp_path, admin_key=ADMIN_KEY) as c:
+        assert c.get(USER_ENDPOINT).status_code == 200
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/metrics", headers=auth(ADMIN_KEY)).status_code == 200
+
+
+def test_only_user_key_closes_admin_endpoints(store: ServerStore, tmp_path: Path) -> None:
+    with client_with(store, tmp_path, api_key=USER_KEY) as c:
+        assert c.get(USER_ENDPOINT, headers=auth(USER_KEY)).status_code == 200
+        r = c.get("/metrics", headers=auth(USER_KEY))
+        assert r.status_code == 403 and "SUMO_ADMIN_KEY" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("localhost", True),
+    ("0.0.0.0", False), ("::", False), ("10.1.2.3", False), ("192.168.0.10", False),
+])
+def test_loopback_detection(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_bind_beyond_loopback_needs_a_key(tmp_path: Path) -> None:
+    check_bind(make_settings(tmp_path, host="127.0.0.1"))
+    with pytest.raises(InsecureBind, match="SUMO_API_KEY"):
+        check_bind(make_settings(tmp_path, host="0.0.0.0"))
+    with pytest.raises(InsecureBind):
+        check_bind(make_settings(tmp_path, host="0.0.0.0", admin_key=ADMIN_KEY))
+    check_bind(make_settings(tmp_path, host="0.0.0.0", api_key=USER_KEY))
+
+
+def test_sumo_serve_refuses_an_open_public_bind(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUMO_")}
+    r = subprocess.run(
+        [sys.executable, "-m", "sumo", "serve", "--data", str(tmp_path / "d"),
+         "--host", "0.0.0.0", "--port", "1"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert r.returncode == 2
+    assert "refusing to serve on 0.0.0.0" in r.stderr and "SUMO_API_KEY" in r.stderr
