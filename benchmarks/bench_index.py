@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -28,6 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_images import DEFAULT_DIR, ensure_images  # noqa: E402
 
+from indexer import ingest  # noqa: E402
 from indexer.embedder import Embedder, cpu_count, load_embedder  # noqa: E402
 from indexer.images import decode  # noqa: E402
 from indexer.ingest import decode_workers, index_into  # noqa: E402
@@ -48,11 +50,11 @@ def forward_rate(emb: Embedder, batch: torch.Tensor, seconds: float) -> float:
 
 
 def decode_rate(emb: Embedder, paths: list[Path], draft: bool) -> float:
-    """Single-thread read + decode + preprocess images/s."""
+    """Single-thread read + decode + resize/crop images/s."""
     t0 = time.perf_counter()
     for p in paths:
         image, _ = decode(p.read_bytes(), draft_size=emb.image_size if draft else None)
-        emb.preprocess(image)
+        emb.prepare(image)
     return len(paths) / (time.perf_counter() - t0)
 
 
@@ -65,18 +67,24 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--workers", type=int, default=0, help="decoder threads (0: auto)")
     ap.add_argument("--forward-seconds", type=float, default=15.0)
+    ap.add_argument("--decoder-nice", type=int, default=None,
+                    help="niceness of decoder threads (default: the indexer's)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
 
+    if args.decoder_nice is not None:
+        ingest.DECODER_NICE = args.decoder_nice
     paths = ensure_images(args.dir.expanduser(), args.n)
     settings = CorpusSettings(model=args.model, pretrained=args.pretrained, device="cpu",
                               batch_size=args.batch, workers=args.workers, qdrant_url=None)
     emb = load_embedder(settings)
-    batch = torch.stack([emb.preprocess(decode(p, draft_size=emb.image_size)[0])
-                         for p in paths[: args.batch]])
+    batch = emb.batch([emb.prepare(decode(p, draft_size=emb.image_size)[0])
+                       for p in paths[: args.batch]])
     workers = decode_workers(settings, emb.device)
     print(f"{emb.name}: batch {args.batch}, torch threads {torch.get_num_threads()}, "
-          f"cores {cpu_count()}, decoder threads {workers}, {len(paths)} JPEGs", flush=True)
+          f"cores {cpu_count()}, decoder threads {workers} (nice {ingest.DECODER_NICE}), "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, {len(paths)} JPEGs",
+          flush=True)
 
     sample = paths[: min(40, len(paths))]
     dec_full = decode_rate(emb, sample, draft=False)

@@ -88,6 +88,31 @@ def raw_query_latency(
     return out
 
 
+def engine_latency(
+    folder: Path, corpus: SyntheticCorpus, users: list[SimUser], steps: int, policy: str
+) -> list[float]:
+    """Seconds per ``Engine.recommend(state, 1)`` in-process (policy + store queries, no
+    HTTP and no user-state I/O), for the same kind of users over the same steps."""
+    from recommender.engine import Engine, Observation
+
+    index = {item_id: k for k, item_id in enumerate(corpus.ids)}
+    out: list[float] = []
+    with EdgeStore(folder) as store:
+        engine = Engine(store, default_policy=policy, seed=SEED)
+        for k, sim in enumerate(users[:8]):
+            state = engine.new_state(f"engine-{k}")
+            rng = np.random.default_rng(k)
+            for _ in range(steps):
+                t = time.perf_counter()
+                hits = engine.recommend(state, 1)
+                out.append(time.perf_counter() - t)
+                if not hits:
+                    break
+                v = corpus.vectors[index[hits[0].id]]
+                engine.observe(state, [Observation(hits[0].id, v, sim.dwell_ms(v, rng))])
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -143,12 +168,13 @@ async def run_phase(
     think_ms: float, max_seconds: float,
 ) -> Phase:
     phase = Phase(name)
+    run_id = os.urandom(4).hex()  # the cached store keeps users: never reuse one
     index = {item_id: k for k, item_id in enumerate(corpus.ids)}
     deadline = time.monotonic() + max_seconds
     limits = httpx.Limits(max_connections=len(users), max_keepalive_connections=len(users))
 
     async def one_user(k: int, sim: SimUser, client: httpx.AsyncClient) -> None:
-        uid = f"{name}-{k}"
+        uid = f"{name}-{run_id}-{k}"
         rng = np.random.default_rng(k)
         jitter = random.Random(k)
         for step in range(steps):
@@ -180,10 +206,15 @@ async def run_phase(
         start = time.perf_counter()
         await asyncio.gather(*(one_user(k, u, client) for k, u in enumerate(users)))
         phase.seconds = time.perf_counter() - start
+        # Leave the cached store as we found it.
+        await asyncio.gather(*(client.delete(f"/v1/users/{name}-{run_id}-{k}")
+                               for k in range(len(users))))
     return phase
 
 
-def report(phase: Phase, raw: list[float], users: int, think_ms: float) -> None:
+def report(
+    phase: Phase, raw: list[float], core: list[float], users: int, think_ms: float
+) -> None:
     steps = len(phase.fb)
     print(f"\n[{phase.name}] {users} users, think {think_ms:.0f} ms, {steps} steps in "
           f"{phase.seconds:.1f} s: {steps / phase.seconds:.0f} steps/s, "
@@ -193,6 +224,9 @@ def report(phase: Phase, raw: list[float], users: int, think_ms: float) -> None:
         p50, p99 = pct(xs, 50), pct(xs, 99)
         print(f"  {label:<15} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms   "
               f"(x raw query: p50 {p50 / raw50:4.1f}  p99 {p99 / raw99:4.1f})")
+    rec50 = pct(phase.rec, 50)
+    print(f"  recommendation p50 / in-process engine p50: {rec50 / pct(core, 50):.1f}x "
+          f"(the service's own share: HTTP, user state read and compare-and-set write)")
 
 
 def main() -> int:
@@ -200,34 +234,41 @@ def main() -> int:
     ap.add_argument("--items", type=int, default=100_000)
     ap.add_argument("--users", type=int, default=32)
     ap.add_argument("--steps", type=int, default=60, help="steps per user and phase")
-    ap.add_argument("--think-ms", type=float, default=100.0, help="paced phase think time")
+    ap.add_argument("--think-ms", type=float, default=250.0,
+                    help="paced phase: mean pause before each call (a person looks ~2 s)")
     ap.add_argument("--policy", default="sumo")
     ap.add_argument("--max-seconds", type=float, default=120.0, help="cap per phase")
     ap.add_argument("--skip-saturated", action="store_true")
     args = ap.parse_args()
 
+    print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
+          f"({os.cpu_count()} cores; other work on the machine inflates every figure)")
     corpus, folder = corpus_and_data(args.items)
+    sims = make_users("broad", corpus, args.users, seed=SEED)
     # Users see about one item per step: the raw baseline excludes the mid-run seen count.
     seen = max(1, args.steps // 2)
     raw = raw_query_latency(folder, corpus, seen)
     print(f"raw store query (EdgeStore.search, limit 1, excluding {seen} ids, one at a time): "
           f"p50 {pct(raw, 50):.2f} ms  p99 {pct(raw, 99):.2f} ms")
+    core = engine_latency(folder, corpus, sims, args.steps, args.policy)
+    print(f"in-process engine.recommend (policy {args.policy}, limit 1): "
+          f"p50 {pct(core, 50):.2f} ms  p99 {pct(core, 99):.2f} ms")
 
     server = Server(folder, args.policy)
     try:
-        sims = make_users("broad", corpus, args.users, seed=SEED)
         phases = [("paced", args.think_ms)] + ([] if args.skip_saturated else [("saturated", 0)])
         for name, think in phases:
             phase = asyncio.run(run_phase(server.url, name, sims, corpus, args.steps, think,
                                           args.max_seconds))
-            report(phase, raw, args.users, think)
+            report(phase, raw, core, args.users, think)
     finally:
         server.stop()
     # The store is free again: the baseline once more, to show it did not drift.
     raw_after = raw_query_latency(folder, corpus, seen, n=300)
     print(f"\nraw store query again after the run: p50 {pct(raw_after, 50):.2f} ms  "
           f"p99 {pct(raw_after, 99):.2f} ms")
-    print(f"items {args.items}, dim {DIM}, policy {args.policy}, cpu cores {os.cpu_count()}")
+    print(f"items {args.items}, dim {DIM}, policy {args.policy}, cpu cores {os.cpu_count()}, "
+          f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 
 

@@ -15,6 +15,13 @@ qdrant-client's local mode scans in Python (about 2 s per query at 100k), so it 
 
 from __future__ import annotations
 
+import os
+
+# A single-threaded BLAS baseline: on a busy 2-core machine a threaded one spins and
+# swings by 30x from run to run, which would make every ratio meaningless.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import argparse
 import json
 import tempfile
@@ -23,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
+import numpy as np  # noqa: E402 - after the thread settings above
 
 from indexer.store.base import CollectionSpec, FeedbackPair, Item, RecommendStrategy, Store
 from indexer.store.edge import EdgeStore

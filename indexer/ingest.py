@@ -20,9 +20,11 @@ interrupted move are dropped.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import threading
 import time
 import warnings
 from collections import deque
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from numpy.typing import NDArray
 from PIL import Image
 
 from indexer.embedder import cpu_count, model_spec
@@ -43,8 +46,6 @@ from indexer.settings import CorpusSettings
 from indexer.store import Item, Store, open_store
 
 if TYPE_CHECKING:
-    import torch
-
     from indexer.embedder import Embedder
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ ROOTS_NAMESPACE, ROOTS_KEY = "corpus", "roots"
 # not read again (so a re-run over an unchanged folder needs no model at all).
 FAILURES_KEY = "failures"
 ID_HEX_CHARS = 32  # 128 bits of sha256: collisions are not a practical concern
+DECODER_NICE = 10  # niceness of decoder threads when the model runs on the CPU
 MAX_PENDING_UPDATES = 256  # payload-only changes (renames, duplicates) per write batch
 EXAMPLES_PER_REASON = 5
 # Failures that mean the bytes at a path changed (so its old item loses the path), as
@@ -205,7 +207,7 @@ class Seen:
 class Decoded:
     stat: FileStat
     item_id: str
-    tensor: torch.Tensor
+    pixels: NDArray[Any]  # Embedder.prepare output
     width: int
     height: int
 
@@ -217,10 +219,10 @@ class Reader:
     """Reads, hashes, decodes and preprocesses one file; safe to call from threads."""
 
     def __init__(
-        self, preprocess: Callable[[Image.Image], torch.Tensor], draft: tuple[int, int],
+        self, prepare: Callable[[Image.Image], NDArray[Any]], draft: tuple[int, int],
         known: Callable[[str], bool],
     ) -> None:
-        self.preprocess = preprocess
+        self.prepare = prepare
         self.draft = draft
         self.known = known
 
@@ -243,7 +245,7 @@ class Reader:
             return Seen(stat, item_id)
         try:
             image, (width, height) = decode(data, draft_size=self.draft)
-            return Decoded(stat, item_id, self.preprocess(image), width, height)
+            return Decoded(stat, item_id, self.prepare(image), width, height)
         except BadImage as exc:
             return Failed(stat, exc.reason, exc.detail)
 
@@ -375,6 +377,18 @@ def _record_failures(store: Store, found: ScanResult, report: IndexReport) -> No
             continue
 
 
+def _lower_priority(nice: int) -> Callable[[], None]:
+    """Thread initializer: make a decoder thread yield the CPU to model inference."""
+
+    def init() -> None:
+        if nice > 0 and hasattr(os, "setpriority"):
+            # On Linux a thread id is a valid PRIO_PROCESS target: this thread only.
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+
+    return init
+
+
 def decode_workers(settings: CorpusSettings, device: str) -> int:
     """Decoder threads: on a CPU the model wants the cores, so decoding gets a share."""
     if settings.workers > 0:
@@ -466,28 +480,31 @@ def _embed_all(
     store: Store, catalog: Catalog, embedder: Embedder, settings: CorpusSettings,
     todo: Sequence[FileStat], report: IndexReport, show_progress: bool,
 ) -> None:
-    import torch
-
     batch: list[Decoded] = []
 
     def flush() -> None:
         vectors: dict[str, Any] = {}
         if batch:
             t = time.monotonic()
-            out = embedder.encode_tensors(torch.stack([d.tensor for d in batch]))
+            out = embedder.encode_tensors(embedder.batch([d.pixels for d in batch]))
             report.embed_seconds += time.monotonic() - t
             vectors = {d.item_id: v for d, v in zip(batch, out, strict=True)}
             batch.clear()
         catalog.write(store, vectors)
 
     # Workers skip decoding bytes the store already has (dict lookups are thread-safe).
-    reader = Reader(embedder.preprocess, embedder.image_size, catalog.__contains__)
+    reader = Reader(embedder.prepare, embedder.image_size, catalog.__contains__)
     workers = decode_workers(settings, embedder.device)
     ahead = max(2 * settings.batch_size, 4 * workers)
     bar = Progress(len(todo), enabled=show_progress)
     log.info("indexing %d file(s) with %s (%d decoder thread(s), batch %d)",
              len(todo), embedder.name, workers, settings.batch_size)
-    with warnings.catch_warnings(), ThreadPoolExecutor(workers, "sumo-decode") as pool:
+    # On a CPU the model is the bottleneck: decoders run at a lower priority and fill the
+    # gaps, instead of stalling the model's threads (whose work splits evenly per op).
+    nice = DECODER_NICE if embedder.device == "cpu" else 0
+    with warnings.catch_warnings(), ThreadPoolExecutor(
+        workers, "sumo-decode", initializer=_lower_priority(nice)
+    ) as pool:
         # Oversized images are refused explicitly (images.decode); don't print Pillow's
         # warning for each. Set here, once, before the decoder threads start.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)

@@ -16,3 +16,5 @@ class Settings(CorpusSettings):
     max_limit: int = 100
     max_body_bytes: int = 1_000_000
     image_cache: int = 512  # resized images kept in memory
+    # Gap filler (optional extra ``generate``): a Hugging Face id or a local diffusers folder
+    generator_model: str = "stabilityai/sdxl-turbo"

@@ -68,6 +68,7 @@ class Embedder:
         self.name = choice.name
         self.model = model
         self.preprocess = preprocess  # PIL image -> (3, H, W) normalised tensor
+        self._pil_part, self._tensor_part = _split_at_to_tensor(preprocess)
         self.tokenizer = tokenizer
         self.device = device
         size = model.visual.image_size
@@ -76,6 +77,24 @@ class Embedder:
 
     def spec(self) -> CollectionSpec:
         return CollectionSpec(dim=self.dim, model=self.name)
+
+    def prepare(self, image: Image.Image) -> NDArray[Any]:
+        """The PIL half of preprocessing (resize, crop): torch-free, so decoder threads can
+        run it without spawning OpenMP teams that fight the model for the cores."""
+        if self._pil_part is None:
+            return self.preprocess(image).numpy()
+        return np.asarray(self._pil_part(image), dtype=np.uint8)  # (H, W, 3)
+
+    def batch(self, prepared: Sequence[NDArray[Any]]) -> torch.Tensor:
+        """Stack ``prepare`` outputs into the model's input: exactly ``preprocess``, batched."""
+        import torch
+
+        x = torch.from_numpy(np.stack(prepared))
+        if self._tensor_part is None:
+            return x
+        x = x.permute(0, 3, 1, 2).float().div_(255.0)  # what ToTensor does, per image
+        out: torch.Tensor = self._tensor_part(x)  # Normalize broadcasts over the batch
+        return out
 
     def encode_tensors(self, batch: torch.Tensor) -> NDArray[np.float32]:
         """(N, 3, H, W) preprocessed images -> (N, dim) unit vectors."""
@@ -88,9 +107,7 @@ class Embedder:
     def encode_images(self, images: Sequence[Image.Image]) -> NDArray[np.float32]:
         if not images:
             return np.zeros((0, self.dim), dtype=np.float32)
-        import torch
-
-        return self.encode_tensors(torch.stack([self.preprocess(im) for im in images]))
+        return self.encode_tensors(self.batch([self.prepare(im) for im in images]))
 
     def encode_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
@@ -101,6 +118,30 @@ class Embedder:
             tokens = self.tokenizer(list(texts)).to(self.device)
             out = self.model.encode_text(tokens, normalize=True)
             return np.ascontiguousarray(out.float().cpu().numpy(), dtype=np.float32)
+
+
+def _split_at_to_tensor(preprocess: Any) -> tuple[Any, Any]:
+    """(PIL transforms, tensor transforms) around open_clip's ToTensor, or (None, None)."""
+    from torchvision.transforms import Compose, ToTensor
+
+    steps = list(getattr(preprocess, "transforms", []))
+    for i, step in enumerate(steps):
+        if isinstance(step, ToTensor):  # open_clip's MaybeToTensor subclasses it
+            return Compose(steps[:i]), Compose(steps[i + 1:])
+    return None, None
+
+
+def reparameterize(visual: Any) -> Any:
+    """Fold MobileOne/FastViT training branches into single convolutions (MobileCLIP).
+
+    Exact in eval mode and several times faster on a CPU; Apple's instructions for
+    MobileCLIP inference. A no-op for towers without re-parameterisable blocks (ViTs).
+    """
+    try:
+        from timm.utils import reparameterize_model
+    except ImportError:
+        return visual
+    return reparameterize_model(visual, inplace=True)
 
 
 def load_embedder(settings: CorpusSettings) -> Embedder:
@@ -149,6 +190,7 @@ def load_embedder(settings: CorpusSettings) -> Embedder:
     if choice.kind is WeightsKind.RANDOM:
         log.warning("model %s uses RANDOM weights: vectors are for testing only", choice.model)
     model.eval()
+    model.visual = reparameterize(model.visual)
     tokenizer = open_clip.get_tokenizer(choice.model)
     log.info("loaded CLIP %s on %s (%d threads)", choice.name, device, torch.get_num_threads())
     return Embedder(choice, model, preprocess, tokenizer, device)

@@ -66,13 +66,6 @@ def make_client(url: str, api_key: str | None = None, timeout: int = 30) -> Qdra
     return QdrantClient(url=url, api_key=api_key, timeout=timeout, check_compatibility=False)
 
 
-def _missing(exc: BaseException) -> bool:
-    """A 'not found' answer: from the server (404) or from local mode (ValueError)."""
-    if isinstance(exc, UnexpectedResponse):
-        return exc.status_code == 404
-    return isinstance(exc, ValueError) and "not found" in str(exc).lower()
-
-
 class ServerStore(Store):
     """A SUMO store in a Qdrant server or cluster."""
 

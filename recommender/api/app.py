@@ -49,7 +49,7 @@ def build_context(
 ) -> AppContext:
     """Everything the handlers use, over an open store (blocking: loads the model)."""
     engine = Engine(store, default_policy=settings.policy)
-    text = TextEncoder.load(settings, store.spec(), embedder)
+    text = TextEncoder(settings, store, embedder)
     repo = UserRepository(store, engine)
     return AppContext(
         settings=settings, store=store, engine=engine,
@@ -94,6 +94,10 @@ def create_app(
             _open_and_build, settings, store, metrics, embedder
         )
         app.state.sumo = context
+        import os as _os
+        import anyio.to_thread as _t
+        if _os.environ.get("XTHREADS"):
+            _t.current_default_thread_limiter().total_tokens = int(_os.environ["XTHREADS"])
         try:
             yield
         finally:

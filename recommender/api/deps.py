@@ -18,41 +18,47 @@ from recommender.engine import Engine
 from recommender.settings import Settings
 
 
-def get_context(request: Request) -> AppContext:
+def _context(request: Request) -> AppContext:
     context: AppContext = request.app.state.sumo
     return context
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in the
+# thread pool, a thread hop per dependency per request on the hot path.
+async def get_context(request: Request) -> AppContext:
+    return _context(request)
+
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_store(request: Request) -> Store:
-    return get_context(request).store
+async def get_store(request: Request) -> Store:
+    return _context(request).store
 
 
-def get_engine(request: Request) -> Engine:
-    return get_context(request).engine
+async def get_engine(request: Request) -> Engine:
+    return _context(request).engine
 
 
-def get_users(request: Request) -> UserService:
-    return get_context(request).users
+async def get_users(request: Request) -> UserService:
+    return _context(request).users
 
 
-def get_embedder(request: Request) -> TextEncoder:
-    return get_context(request).text
+async def get_embedder(request: Request) -> TextEncoder:
+    return _context(request).text
 
 
-def get_images(request: Request) -> ImageService:
-    return get_context(request).images
+async def get_images(request: Request) -> ImageService:
+    return _context(request).images
 
 
-def get_catalog(request: Request) -> Catalog:
-    return get_context(request).catalog
+async def get_catalog(request: Request) -> Catalog:
+    return _context(request).catalog
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 

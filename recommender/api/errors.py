@@ -64,12 +64,6 @@ class TextSpaceMismatch(ApiError):
     status, code = 409, ErrorCode.TEXT_ENCODER_UNAVAILABLE
 
 
-class CorpusMissing(ApiError):
-    """The store has no items collection yet (nothing indexed or imported)."""
-
-    status, code = 503, ErrorCode.CORPUS_MISSING
-
-
 # --- rendering ----------------------------------------------------------------------------
 def error_response(
     status: int, code: ErrorCode, message: str, details: Sequence[Mapping[str, Any]] = (),

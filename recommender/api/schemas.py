@@ -35,7 +35,6 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     TEXT_ENCODER_UNAVAILABLE = "text_encoder_unavailable"
     STORE_UNAVAILABLE = "store_unavailable"
-    CORPUS_MISSING = "corpus_missing"
     BAD_STATE = "bad_state"
     HTTP = "http_error"
     INTERNAL = "internal_error"

@@ -68,11 +68,12 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def require_user(request: Request, credentials: Credentials) -> Role:
+# ``async def`` so that FastAPI does not run these in the thread pool on every request.
+async def require_user(request: Request, credentials: Credentials) -> Role:
     token = credentials.credentials if credentials is not None else None
     return authorize(_settings(request), token, admin=False)
 
 
-def require_admin(request: Request, credentials: Credentials) -> Role:
+async def require_admin(request: Request, credentials: Credentials) -> Role:
     token = credentials.credentials if credentials is not None else None
     return authorize(_settings(request), token, admin=True)

@@ -1,6 +1,7 @@
 """Demand: every user's learned target, weighted by how much and how recently they engaged.
 
-User states live in the store's ``users`` namespace (each body a ``UserState.to_dict()``).
+User states live in the store's ``users`` namespace (the service packs each as a record,
+``recommender.api.services.userdoc``; a bare ``UserState.to_dict()`` body is read too).
 A user counts once their target carries some signal (``min_events``). The weight of one
 user is in (0, 1]: an engagement factor, ``1 − exp(−engagement / typical engagement)``
 (the median over users, so the scale is the deployment's own: a heavy user is ~1, a user
@@ -20,10 +21,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexer.store.base import Store
+from recommender.api.services.userdoc import NAMESPACE as USERS_NAMESPACE
+from recommender.api.services.userdoc import state_body
 from recommender.errors import BadState
 from recommender.state import UserState
 
-USERS_NAMESPACE = "users"
 DAY = 86400.0
 
 
@@ -78,7 +80,7 @@ def user_weights(
 
 
 def demand_from_states(states: Iterable[Mapping[str, Any]], options: DemandOptions) -> Demand:
-    """Build demand from user-state bodies (``UserState.to_dict()``), sampling if needed."""
+    """Build demand from users document bodies, sampling if needed."""
     rng = np.random.default_rng(options.seed)
     kept: list[tuple[str, NDArray[np.float32], float, float]] = []
     skipped = {"no_target": 0, "few_events": 0, "unreadable": 0}
@@ -87,7 +89,7 @@ def demand_from_states(states: Iterable[Mapping[str, Any]], options: DemandOptio
     for body in states:
         scanned += 1
         try:
-            st = UserState.from_dict(dict(body))
+            st = UserState.from_dict(state_body(body))
         except BadState:
             skipped["unreadable"] += 1
             continue

@@ -75,14 +75,15 @@ def load_concepts(path: Path = CONCEPTS_FILE) -> list[Concept]:
     return out
 
 
-_CACHE: dict[tuple[str, str], NDArray[np.float32]] = {}
+# Keyed by the encoder object too: "<model>/none" names random weights, which differ per load.
+_CACHE: dict[tuple[str, int, str], NDArray[np.float32]] = {}
 
 
 def concept_matrix(encoder: TextEncoder, concepts: Sequence[Concept]) -> NDArray[np.float32]:
     """Unit text embeddings of the concepts (their templated prompts), cached per model."""
     prompts = [TEMPLATES[c.kind.value].format(c.text) for c in concepts]
     digest = hashlib.sha1("\n".join(prompts).encode()).hexdigest()
-    key = (encoder.name, digest)
+    key = (encoder.name, id(encoder), digest)
     if key not in _CACHE:
         chunks = [encoder.encode_texts(prompts[i : i + 256]) for i in range(0, len(prompts), 256)]
         m = np.concatenate(chunks).astype(np.float32)

@@ -53,11 +53,11 @@ SCORE_THRESHOLD = 0.0
 @dataclass(frozen=True)
 class GapOptions:
     min_demand: float = 3.0  # weighted users a region needs to count as a gap
-    max_regions: int = 48  # largest k tried
+    max_regions: int = 192  # largest k tried
     min_region_users: int = 3  # smallest cluster size k-means candidates aim for
     nearest: int = 6  # nearest items listed per region
     labels: int = 3
-    fit_sample: int = 20000  # targets k-means is fitted on (all are assigned)
+    fit_sample: int = 12000  # targets k-means is fitted on (all are assigned)
     reshell: bool = True
     isolation_margin: float = 1.1  # times the corpus's isolation quantile
     seed: int = 0

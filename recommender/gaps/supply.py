@@ -135,9 +135,9 @@ def calibrate(store: Store, options: SupplyOptions = SupplyOptions()) -> Calibra
     threshold = float(np.quantile(iso_a, options.quantile)) if iso_a.size else float("inf")
     q = {f"p{p}": round(float(np.quantile(nn_a, p / 100)), 4) for p in (10, 50, 90)} \
         if nn_a.size else {}
-    # "Near" = within twice the typical item spacing: a region with items this close is
-    # served even if none sits exactly on its centre.
-    radius = float(np.cos(2 * angle(float(np.median(nn_a))))) if nn_a.size else 1.0
+    # "Near" = within 1.5 typical item spacings: a point with many items this close is
+    # served even if none sits exactly on it.
+    radius = float(np.cos(1.5 * angle(float(np.median(nn_a))))) if nn_a.size else 1.0
     return Calibration(
         corpus_items=total, sample_ids=ids, sample_vectors=x.astype(np.float32),
         mean_dir=mean_dir, shell=shell, nn_similarity=q, isolation=iso_a,

@@ -50,7 +50,7 @@ class SimUser:
     base_ms: float = 1500.0  # typical dwell on an uninteresting image
     gain: float = math.log(5.0)  # log-dwell lift for a liked image
     sharpness: float = 4.0  # how fast interest falls off below the like threshold
-    graded: float = 0.3  # share of interest that grows linearly with similarity (relatedness)
+    graded: float = 0.4  # share of interest that grows with similarity (relatedness)
     sigma: float = 0.9  # lognormal log-sd, or the spread a Weibull shape implies
     weibull_shape: float | None = None  # None: lognormal dwell
     appeal_weight: float = 0.7
@@ -72,13 +72,14 @@ class SimUser:
         return np.max(np.stack(zs), axis=0).astype(np.float64)
 
     def interest(self, vectors: NDArray[np.float32], t: int = 0) -> NDArray[np.float64]:
-        """Interest in [0, 1]: a peak around the taste (0.5 at the like threshold) plus a
-        graded share for related content (a cat lover lingers a little on dogs)."""
+        """Interest in [0, 1]: a graded share that grows with similarity from the corpus
+        median up to the like threshold (a cat lover lingers a little on dogs), plus a
+        sharper share that switches on around the threshold (this is what they came for)."""
         us = []
         for ts in self.tastes_at(t):
             z = (vectors @ ts.vector - ts.median) / (ts.threshold - ts.median)
-            peak = 1.0 / (1.0 + np.exp(-self.sharpness * (z - 1.0)))
-            us.append(ts.weight * ((1 - self.graded) * peak + self.graded * np.clip(z, 0, 2) / 2))
+            peak = 1.0 / (1.0 + np.exp(-self.sharpness * (z - 0.7)))
+            us.append(ts.weight * (self.graded * np.clip(z, 0.0, 1.0) + (1 - self.graded) * peak))
         return np.max(np.stack(us), axis=0)
 
     def liked(self, vectors: NDArray[np.float32], t: int = 0) -> NDArray[np.bool_]:
@@ -152,13 +153,13 @@ def make_users(
                      rng: np.random.Generator = rng) -> Taste:
             return _calibrate(corpus, _jitter(rng, corpus.centers[c], 0.3), frac, weight)
 
-        shape = float(rng.uniform(0.75, 1.3)) if rng.random() < 0.5 else None
+        shape = float(rng.uniform(0.9, 1.6)) if rng.random() < 0.5 else None
         user = SimUser(
             model=model.value, tastes=[],
             base_ms=float(1500.0 * math.exp(rng.normal(0.0, 0.5))),
             gain=math.log(rng.uniform(3.0, 8.0)),
-            sharpness=float(rng.uniform(1.5, 5.0)),
-            graded=float(rng.uniform(0.1, 0.5)),
+            sharpness=float(rng.uniform(3.0, 8.0)),
+            graded=float(rng.uniform(0.2, 0.6)),
             sigma=float(rng.uniform(0.7, 1.1)),
             weibull_shape=shape,
             appeal_weight=float(rng.uniform(0.4, 1.0)),
@@ -174,7 +175,6 @@ def make_users(
                 centre = corpus.centers[members].mean(axis=0)
             user.tastes = [_calibrate(corpus, _jitter(rng, centre, 0.3),
                                       rng.uniform(0.05, 0.15))]
-            user.sharpness = float(rng.uniform(1.5, 3.5))
         elif model is UserModel.MULTI:
             k = int(rng.integers(2, 4))
             chosen = rng.choice(pool if pool is not None else present, size=k, replace=False)
@@ -190,7 +190,7 @@ def make_users(
             user.tastes = [taste_at(cluster(present), rng.uniform(0.005, 0.02))]
             user.gain = math.log(rng.uniform(2.0, 4.0))
             user.sigma = float(rng.uniform(1.3, 1.7))
-            user.weibull_shape = float(rng.uniform(0.5, 0.7)) if shape is not None else None
+            user.weibull_shape = float(rng.uniform(0.6, 0.8)) if shape is not None else None
             user.flick_rate = 0.15
             user.outlier_rate = 0.05
         users.append(user)

@@ -22,7 +22,9 @@ def _px(im: Image.Image, xy: tuple[int, int]) -> tuple[int, ...]:
     ("JPEG", "jpg"), ("PNG", "png"), ("WEBP", "webp"), ("GIF", "gif"), ("BMP", "bmp"),
     ("TIFF", "tif"),
 ])
-def test_common_formats_decode_to_rgb(tmp_path: Path, fmt: str, ext: str, textured: Callable[..., Image.Image]) -> None:
+def test_common_formats_decode_to_rgb(
+    tmp_path: Path, fmt: str, ext: str, textured: Callable[..., Image.Image]
+) -> None:
     path = tmp_path / f"x.{ext}"
     textured(1, (96, 64)).save(path, fmt)
     im, size = decode(path)
@@ -87,7 +89,9 @@ def test_gif_first_frame(tmp_path: Path) -> None:
     assert r > 200 and b < 60
 
 
-def test_jpeg_draft_decodes_small_but_reports_full_size(tmp_path: Path, textured: Callable[..., Image.Image]) -> None:
+def test_jpeg_draft_decodes_small_but_reports_full_size(
+    tmp_path: Path, textured: Callable[..., Image.Image]
+) -> None:
     path = tmp_path / "big.jpg"
     textured(2, (1600, 1200)).save(path, "JPEG", quality=90)
     im, size = decode(path.read_bytes(), draft_size=(224, 224))

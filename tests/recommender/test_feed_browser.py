@@ -222,9 +222,14 @@ def test_dwell_reaches_the_server_and_nothing_repeats(server: str) -> None:
             sleep_until(seen_at + 0.3)
             first_hold = time.monotonic() - seen_at
             previous = first
+            # When each planted view began: the moment the browser took the key press
+            # (press() returns once the page has handled it; on a loaded machine that
+            # can be well after we asked).
+            starts = []
             for hold_ms in planted:
-                start = time.monotonic()
                 page.keyboard.press("ArrowDown")
+                start = time.monotonic()
+                starts.append(start)
                 # The next image is already there (prefetched): the view starts at once.
                 page.wait_for_function(
                     "prev => document.body.dataset.current !== prev", arg=previous, timeout=1000
@@ -232,10 +237,11 @@ def test_dwell_reaches_the_server_and_nothing_repeats(server: str) -> None:
                 previous = page.evaluate("document.body.dataset.current")
                 viewed.append(previous)
                 sleep_until(start + hold_ms / 1000)
-            # Leaving ends the last view; only the page-hide beacon can still deliver it.
-            left_at = time.time()
             cards = page.evaluate(CARDS_JS)
             uid = page.evaluate("localStorage.getItem('sumo.uid')")
+            # Leaving ends the last view; only the page-hide beacon can still deliver it.
+            left_at = time.time()
+            starts.append(time.monotonic())
             page.goto("about:blank")
             deadline = time.monotonic() + 10
             while len(acknowledged(base)) < N_VIEWS + 1 and time.monotonic() < deadline:
@@ -243,7 +249,9 @@ def test_dwell_reaches_the_server_and_nothing_repeats(server: str) -> None:
         finally:
             browser.close()
     accepted = acknowledged(base)
-    print([(e["dwell_ms"], h) for (_, e), h in zip(accepted[1:], planted, strict=False)])
+    # What the reader really held: a loaded machine may oversleep or deliver a press late.
+    held = [round((b - a) * 1000) for a, b in zip(starts, starts[1:])]
+    assert all(h >= p for h, p in zip(held, planted, strict=True))
     assert not errors, errors
 
     # Never twice: not on the page, not in its images, not in what the reader saw.
@@ -256,7 +264,7 @@ def test_dwell_reaches_the_server_and_nothing_repeats(server: str) -> None:
     # Every view arrived once, in order, as JSON, each dwell within 10% of the hold.
     assert [e["item_id"] for _, e in accepted] == [first, *viewed]
     assert accepted[0][1]["dwell_ms"] >= first_hold * 1000
-    for (request, event), hold_ms in zip(accepted[1:], planted, strict=True):
+    for (request, event), hold_ms in zip(accepted[1:], held, strict=True):
         assert abs(event["dwell_ms"] - hold_ms) <= TOLERANCE * hold_ms, (event, hold_ms)
         assert request["content_type"].startswith("application/json")
     assert accepted[-1][0]["at"] > left_at, "the last view should come by the page-hide beacon"

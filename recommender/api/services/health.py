@@ -13,6 +13,7 @@ def readiness(context: AppContext) -> ReadyCheck:
     items: int | None = None
     store = "ok"
     try:
+        context.text.refresh()
         if context.store.spec() is None:
             store = "empty"
             reasons.append("no items collection yet: run `sumo index` or `sumo import`")

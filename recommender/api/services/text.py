@@ -8,6 +8,7 @@ space and would return noise, so the service refuses instead (409), and says why
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.errors import SumoError
 from indexer.settings import CorpusSettings
-from indexer.store.base import CollectionSpec, Vector
+from indexer.store.base import CollectionSpec, Store, Vector
 from recommender.api.errors import TextEncoderUnavailable, TextSpaceMismatch
 from recommender.api.schemas import ModelStatus
 
@@ -40,45 +41,83 @@ def made_by_clip(spec: CollectionSpec) -> bool:
     return not spec.model.startswith("import:")
 
 
-@dataclass
-class TextEncoder:
+@dataclass(frozen=True)
+class Loaded:
     embedder: TextEmbedder | None
     status: ModelStatus
     reason: str = ""
 
-    @classmethod
-    def load(
-        cls, settings: CorpusSettings, spec: CollectionSpec | None,
-        embedder: TextEmbedder | None = None,
-    ) -> TextEncoder:
-        """Use ``embedder`` if given, else load the configured model when the collection
-        needs one. Never raises: a missing model only disables text features."""
-        if spec is None:
-            return cls(None, ModelStatus.NOT_NEEDED, "no collection yet: nothing to search")
-        if embedder is None and not made_by_clip(spec):
-            return cls(None, ModelStatus.NOT_NEEDED,
-                       f"the collection holds imported vectors ({spec.model}); "
-                       f"no text encoder matches them")
-        if embedder is None:
-            try:
-                from indexer.embedder import load_embedder
 
-                embedder = load_embedder(settings)
-            except SumoError as exc:  # WeightsMissing and friends
-                log.warning("text encoder not loaded: %s", exc)
-                return cls(None, ModelStatus.UNAVAILABLE, str(exc))
-        have = embedder.spec()
-        if have != spec:
-            return cls(embedder, ModelStatus.NOT_NEEDED,
-                       f"the collection was made by {spec.model} ({spec.dim}-d), "
-                       f"the loaded model is {have.model} ({have.dim}-d)")
-        return cls(embedder, ModelStatus.LOADED)
+def load(
+    settings: CorpusSettings, spec: CollectionSpec | None, embedder: TextEmbedder | None = None
+) -> Loaded:
+    """Use ``embedder`` if given, else load the configured model when the collection needs
+    one. Never raises: a missing model only disables text features."""
+    if spec is None:
+        return Loaded(None, ModelStatus.NOT_NEEDED, "no collection yet: nothing to search")
+    if embedder is None and not made_by_clip(spec):
+        return Loaded(None, ModelStatus.NOT_NEEDED,
+                      f"the collection holds imported vectors ({spec.model}); "
+                      f"no text encoder matches them")
+    if embedder is None:
+        try:
+            from indexer.embedder import load_embedder
+
+            embedder = load_embedder(settings)
+        except SumoError as exc:  # WeightsMissing and friends
+            log.warning("text encoder not loaded: %s", exc)
+            return Loaded(None, ModelStatus.UNAVAILABLE, str(exc))
+    have = embedder.spec()
+    if have != spec:
+        return Loaded(embedder, ModelStatus.NOT_NEEDED,
+                      f"the collection was made by {spec.model} ({spec.dim}-d), "
+                      f"the loaded model is {have.model} ({have.dim}-d)")
+    return Loaded(embedder, ModelStatus.LOADED)
+
+
+class TextEncoder:
+    """Decides once whether text features work for the collection. When the store has no
+    collection yet (API replicas started before the first index run), it decides again as
+    soon as one appears, so a deployment needs no restart after indexing."""
+
+    def __init__(
+        self, settings: CorpusSettings, store: Store, embedder: TextEmbedder | None = None
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.given = embedder
+        self._lock = threading.Lock()
+        self.loaded = load(settings, store.spec(), embedder)
+        self._pending = store.spec() is None
+
+    @property
+    def embedder(self) -> TextEmbedder | None:
+        return self.loaded.embedder
+
+    @property
+    def status(self) -> ModelStatus:
+        return self.loaded.status
+
+    @property
+    def reason(self) -> str:
+        return self.loaded.reason
+
+    def refresh(self) -> None:
+        """Blocking (may load the model). Cheap once a collection has been seen."""
+        if not self._pending:
+            return
+        with self._lock:
+            spec = self.store.spec() if self._pending else None
+            if spec is not None:
+                self.loaded = load(self.settings, spec, self.given)
+                self._pending = False
 
     @property
     def usable(self) -> bool:
         return self.status is ModelStatus.LOADED and self.embedder is not None
 
     def encode_sync(self, text: str) -> Vector:
+        self.refresh()
         if not self.usable or self.embedder is None:
             if self.status is ModelStatus.UNAVAILABLE:
                 raise TextEncoderUnavailable(f"text features are unavailable: {self.reason}")

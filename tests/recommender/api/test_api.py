@@ -341,3 +341,21 @@ def test_text_features_refused_for_vectors_of_another_model(
         err = error(client.get("/v1/search", params={"q": "boat"}), 409, "text_encoder_unavailable")
         assert "ViT-B-32/laion2b_s34b_b79k" in err["message"] and "sumo-tiny" in err["message"]
     store.close()
+
+
+def test_text_features_start_once_a_collection_appears(tiny_embedder: Any, tmp_path: Path) -> None:
+    # API replicas may start before the first index run: no restart should be needed.
+    store = ServerStore(":memory:")
+    app = create_app(make_settings(tmp_path), store=store, embedder=tiny_embedder)
+    with TestClient(app) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["store"] == "empty"
+        assert client.get("/v1/users/early/recommendations").json()["items"] == []
+        store.ensure_collection(tiny_embedder.spec())
+        store.upsert([Item(f"t{i}", vector=tiny_embedder.encode_texts([f"thing {i}"])[0])
+                      for i in range(5)])
+        ready = client.get("/readyz").json()
+        assert ready["status"] == "ready" and ready["model"] == "loaded" and ready["items"] == 5
+        hits = client.get("/v1/search", params={"q": "thing 3", "limit": 1}).json()["items"]
+        assert hits[0]["id"] == "t3"
+    store.close()

@@ -1,0 +1,282 @@
+"""The feed page in a real browser: Debian's headless Chromium, driven by Playwright, against
+the real app (real Edge store, real tiny CLIP over generated images) on loopback.
+
+A reader scrolls through 20 images holding each for a planted time; the server must receive
+every dwell within 10% and never show an image twice. The last view ends by leaving the
+page, so its event can only arrive by the page-hide beacon.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from PIL import Image, ImageDraw
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+N_IMAGES = 32
+N_VIEWS = 20
+TOLERANCE = 0.10
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="Debian chromium is not installed (apt-get install chromium)"
+    ),
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
+    Awaitable[None],
+]
+
+
+@dataclass
+class FeedbackRecorder:
+    """Pure ASGI wrapper keeping every feedback request the real route answered: the API
+    stores the effect of dwell (the learned taste), not the raw numbers we check. It
+    answers ``GET /__recorded`` itself."""
+
+    app: ASGIApp
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    async def __call__(
+        self, scope: Scope, receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        if scope["type"] == "http" and scope["path"] == "/__recorded":
+            body = json.dumps(self.received).encode()
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        if not (scope["type"] == "http" and scope["method"] == "POST"
+                and scope["path"].endswith("/feedback")):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        status = 0
+
+        async def recording_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunks.append(message.get("body", b""))
+            return message
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, recording_receive, recording_send)
+        body = json.loads(b"".join(chunks) or b"{}")
+        self.received.append({
+            "at": time.time(), "status": status,
+            "content_type": dict(scope["headers"]).get(b"content-type", b"").decode(),
+            "events": list(body.get("events", [])),
+        })
+
+
+def serve(data: str, fd: int) -> None:
+    """The server process: the real app over ``data`` on an inherited listening socket.
+    A process of its own, so the browser driver's timing never waits for the server."""
+    from recommender.api.app import create_app
+
+    app = FeedbackRecorder(create_app(settings_for(Path(data))))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server.run(sockets=[socket.socket(fileno=fd)])
+
+
+def settings_for(data: Path) -> Any:
+    from recommender.settings import Settings
+
+    return Settings(
+        data=data, model="sumo-tiny", pretrained="none", device="cpu",
+        api_key=None, admin_key=None,
+    )
+
+
+def acknowledged(base: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(request, event) for each event the server accepted, once: retries and beacon
+    copies share an event_id."""
+    seen: set[str] = set()
+    out = []
+    for request in httpx.get(f"{base}/__recorded", timeout=10).json():
+        if 200 <= request["status"] < 300:
+            for event in request["events"]:
+                if event["event_id"] not in seen:
+                    seen.add(event["event_id"])
+                    out.append((request, event))
+    return out
+
+
+def make_images(folder: Path, n: int, seed: int = 0) -> None:
+    """Small distinct pictures: a colour field with a few random shapes."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True)
+    for i in range(n):
+        w, h = rng.choice([(160, 120), (120, 160), (144, 144)])
+        image = Image.new("RGB", (w, h), tuple(rng.randrange(256) for _ in range(3)))
+        draw = ImageDraw.Draw(image)
+        for _ in range(rng.randint(2, 6)):
+            x0, y0 = rng.randrange(w), rng.randrange(h)
+            box = (x0, y0, x0 + rng.randint(10, w), y0 + rng.randint(10, h))
+            colour = tuple(rng.randrange(256) for _ in range(3))
+            (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=colour)
+        image.save(folder / f"img_{i:03d}.jpg", quality=85)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from indexer.ingest import run_index
+
+    tmp = tmp_path_factory.mktemp("feed")
+    make_images(tmp / "photos", N_IMAGES)
+    assert run_index(settings_for(tmp / "data"), [tmp / "photos"]) == 0
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    proc = subprocess.Popen(
+        [sys.executable, __file__, str(tmp / "data"), str(sock.fileno())], pass_fds=[sock.fileno()]
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, "the app exited at start"
+            assert time.monotonic() < deadline, "the app did not start"
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        sock.close()
+
+
+def planted_dwells(n: int, seed: int = 1) -> list[int]:
+    """Varied hold times in ms. The last view ends by leaving the page, which takes the
+    browser ~50 ms longer to act on than a key press: that one is held longer."""
+    rng = random.Random(seed)
+    return [rng.randrange(500, 1501, 50) for _ in range(n - 1)] + [1500]
+
+
+def sleep_until(deadline: float) -> None:
+    left = deadline - time.monotonic()
+    if left > 0:
+        time.sleep(left)
+
+
+CARDS_JS = """() => [...document.querySelectorAll('.card')].map(c => ({
+    id: c.dataset.id, src: c.querySelector('img').currentSrc,
+    viewed: !!c.dataset.viewed, width: c.querySelector('img').naturalWidth}))"""
+
+
+def test_dwell_reaches_the_server_and_nothing_repeats(server: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base = server
+    planted = planted_dwells(N_VIEWS)
+    viewed: list[str] = []
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            # Reduced motion: key presses jump instantly, so a view's edges are the presses.
+            context = browser.new_context(
+                viewport={"width": 390, "height": 700}, reduced_motion="reduce"
+            )
+            page = context.new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(base + "/")
+            # The first image: on screen since some moment during the load, so its dwell
+            # is only known to be at least what we see here. The planted views follow it.
+            page.wait_for_function("document.body.dataset.current", timeout=20_000)
+            first = page.evaluate("document.body.dataset.current")
+            seen_at = time.monotonic()
+            page.keyboard.press("Shift")  # ignored by the page; warms up the input path
+            sleep_until(seen_at + 0.3)
+            first_hold = time.monotonic() - seen_at
+            previous = first
+            # When each planted view began: the moment the browser took the key press
+            # (press() returns once the page has handled it; on a loaded machine that
+            # can be well after we asked).
+            starts = []
+            for hold_ms in planted:
+                page.keyboard.press("ArrowDown")
+                start = time.monotonic()
+                starts.append(start)
+                # The next image is already there (prefetched): the view starts at once.
+                page.wait_for_function(
+                    "prev => document.body.dataset.current !== prev", arg=previous, timeout=1000
+                )
+                previous = page.evaluate("document.body.dataset.current")
+                viewed.append(previous)
+                sleep_until(start + hold_ms / 1000)
+            cards = page.evaluate(CARDS_JS)
+            uid = page.evaluate("localStorage.getItem('sumo.uid')")
+            # Leaving ends the last view; only the page-hide beacon can still deliver it.
+            left_at = time.time()
+            starts.append(time.monotonic())
+            page.goto("about:blank")
+            deadline = time.monotonic() + 10
+            while len(acknowledged(base)) < N_VIEWS + 1 and time.monotonic() < deadline:
+                time.sleep(0.1)  # the browser delivers it after the page is gone
+        finally:
+            browser.close()
+    accepted = acknowledged(base)
+    # What the reader really held: a loaded machine may oversleep or deliver a press late.
+    held = [round((b - a) * 1000) for a, b in zip(starts, starts[1:])]
+    assert all(h >= p for h, p in zip(held, planted, strict=True))
+    assert not errors, errors
+    print([(e["dwell_ms"], h) for (_, e), h in zip(accepted[1:], held, strict=False)])
+
+    # Never twice: not on the page, not in its images, not in what the reader saw.
+    ids = [c["id"] for c in cards]
+    assert len(ids) == len(set(ids)), "the page listed an item twice"
+    assert len({c["src"] for c in cards}) == len(cards)
+    assert ids[: N_VIEWS + 1] == [first, *viewed]
+    assert all(c["width"] > 0 for c in cards if c["viewed"]), "an image did not load"
+
+    # Every view arrived once, in order, as JSON, each dwell within 10% of the hold.
+    assert [e["item_id"] for _, e in accepted] == [first, *viewed]
+    assert accepted[0][1]["dwell_ms"] >= first_hold * 1000
+    for (request, event), hold_ms in zip(accepted[1:], held, strict=True):
+        assert abs(event["dwell_ms"] - hold_ms) <= TOLERANCE * hold_ms, (event, hold_ms)
+        assert request["content_type"].startswith("application/json")
+    assert accepted[-1][0]["at"] > left_at, "the last view should come by the page-hide beacon"
+
+    user = httpx.get(f"{base}/v1/users/{uid}", timeout=10).json()
+    assert user["events"] == N_VIEWS + 1
+
+    # The server agrees: none of these comes back.
+    more = httpx.get(f"{base}/v1/users/{uid}/recommendations", params={"limit": 50}, timeout=10)
+    assert not set(ids) & {item["id"] for item in more.json()["items"]}
+
+
+if __name__ == "__main__":  # the server process started by the ``server`` fixture
+    serve(sys.argv[1], int(sys.argv[2]))
