@@ -23,8 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import torch
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_images import DEFAULT_DIR, ensure_images  # noqa: E402
@@ -37,7 +36,7 @@ from indexer.settings import CorpusSettings  # noqa: E402
 from indexer.store.edge import EdgeStore  # noqa: E402
 
 
-def forward_rate(emb: Embedder, batch: torch.Tensor, seconds: float) -> float:
+def forward_rate(emb: Embedder, batch: Any, seconds: float) -> float:
     """Images/s of the model alone on a preprocessed batch, after one warm-up batch."""
     emb.encode_tensors(batch)
     done, t0 = 0, time.perf_counter()
@@ -71,6 +70,8 @@ def main() -> None:
                     help="niceness of decoder threads (default: the indexer's)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
+    # torch is imported after indexer.embedder, which sets OMP_WAIT_POLICY as `sumo` does.
+    import torch
 
     if args.decoder_nice is not None:
         ingest.DECODER_NICE = args.decoder_nice

@@ -11,6 +11,7 @@ qdrant-client's local mode scans in Python (about 2 s per query at 100k), so it 
 
     python benchmarks/bench_store.py                 # the documented run
     python benchmarks/bench_store.py --n 20000 --queries 50 --local-n 2000   # quick look
+    python benchmarks/bench_store.py --skip-edge --local-n 100000 --local-queries 5
 """
 
 from __future__ import annotations
@@ -113,6 +114,8 @@ def bench_backend(
 
     search(0)  # warm caches once, as a running service would be
     t = timed(search, queries)
+    # One user's next requests exclude (nearly) the same seen ids: their point ids are cached.
+    same = timed(lambda i: store.search(qs[i], 10, exclude=excl_ids[0]), queries)
     recall = np.mean([
         len({h.id for h in store.search(qs[i], 10, exclude=excl_ids[i])}
             & {ids[r] for r in numpy_search(x, qs[i], excl_rows[i], 10)}) / 10
@@ -130,6 +133,7 @@ def bench_backend(
         exclude=excl_ids[i]), queries)
     out.update({
         "search_p50_ms": t.p(50), "search_p99_ms": t.p(99), "recall_at_10": float(recall),
+        "search_same_exclusion_p50_ms": same.p(50), "search_same_exclusion_p99_ms": same.p(99),
         "mmr_p50_ms": m.p(50), "mmr_p99_ms": m.p(99),
         "recommend_best_score_p50_ms": r.p(50), "recommend_best_score_p99_ms": r.p(99),
         "feedback_p50_ms": f.p(50), "feedback_p99_ms": f.p(99),
@@ -150,6 +154,8 @@ def show(row: dict[str, object]) -> None:
     print(f"numpy brute force   p50 {f('numpy_p50_ms')} ms  p99 {f('numpy_p99_ms')} ms")
     print(f"search k=10 -500    p50 {f('search_p50_ms')} ms  p99 {f('search_p99_ms')} ms  "
           f"= {f('search_vs_numpy')} x numpy  recall@10 {f('recall_at_10')}")
+    print(f"  same 500 excluded p50 {f('search_same_exclusion_p50_ms')} ms  "
+          f"p99 {f('search_same_exclusion_p99_ms')} ms")
     print(f"mmr k=10 (100 cand) p50 {f('mmr_p50_ms')} ms  p99 {f('mmr_p99_ms')} ms  "
           f"= {f('mmr_vs_numpy')} x numpy")
     print(f"recommend best_sc.  p50 {f('recommend_best_score_p50_ms')} ms  "
@@ -167,15 +173,19 @@ def main() -> None:
     ap.add_argument("--local-n", type=int, default=10_000)
     ap.add_argument("--local-queries", type=int, default=20)
     ap.add_argument("--skip-local", action="store_true")
+    ap.add_argument("--skip-edge", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
 
     rows = []
-    x = corpus(args.n, args.dim, args.clusters, args.seed)
-    with tempfile.TemporaryDirectory() as tmp, EdgeStore(tmp) as edge:
-        rows.append(bench_backend("qdrant-edge", edge, x, args.queries, args.exclude, args.seed))
-    show(rows[-1])
+    if not args.skip_edge:
+        x = corpus(args.n, args.dim, args.clusters, args.seed)
+        with tempfile.TemporaryDirectory() as tmp, EdgeStore(tmp) as edge:
+            rows.append(bench_backend("qdrant-edge", edge, x, args.queries, args.exclude,
+                                      args.seed))
+        show(rows[-1])
+        del x
     if not args.skip_local:
         xs = corpus(args.local_n, args.dim, args.clusters, args.seed)
         with ServerStore(":memory:") as local:

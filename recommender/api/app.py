@@ -94,10 +94,6 @@ def create_app(
             _open_and_build, settings, store, metrics, embedder
         )
         app.state.sumo = context
-        import os as _os
-        import anyio.to_thread as _t
-        if _os.environ.get("XTHREADS"):
-            _t.current_default_thread_limiter().total_tokens = int(_os.environ["XTHREADS"])
         try:
             yield
         finally:

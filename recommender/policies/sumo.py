@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -52,11 +53,11 @@ from recommender.state import (
 WINDOW = 12  # recent views each new view is compared with
 MIN_GAP = 0.5  # dwell-score gaps below this are noise, not preference
 BT_SCALE = 8.0  # logistic loss sharpness on cosine differences (CLIP margins are ~0.1-0.3)
-BETA1 = 0.6  # momentum
-BETA2 = 0.9  # scalar second moment
-LR_START = 0.45  # radians per step while nothing is known...
-LR_END = 0.12  # ...down to this (never zero: tastes drift)
-LR_HALF_LIFE = 12.0  # informative updates until the step is halfway down
+BETA1 = 0.5  # momentum
+LR_START = 0.25  # step per unit of summed pair gradient while nothing is known...
+LR_END = 0.08  # ...down to this (never zero: tastes drift)
+LR_HALF_LIFE = 10.0  # informative updates until the step is halfway down
+MAX_STEP = 0.6  # radians
 ACC_DECAY = 0.85  # memory of the held-out pair accuracy
 EXPLOIT_MIN, EXPLOIT_MAX = 0.3, 0.85  # share of a batch that exploits, by confidence
 PULL_MIN, PULL_MAX = 0.25, 0.7  # how far explored items are slerped toward the target
@@ -123,23 +124,22 @@ class SumoPolicy(Policy):
         d["acc"] = round(acc, 4)
         d["gap"] = round(gap_mean, 4)
 
-    def _step(self, d: dict[str, object], target: Vector, grad: np.ndarray, pairs: int) -> Vector:
-        g = grad / pairs
-        g_tan = g - np.dot(g, target) * target  # only the tangent part moves a unit vector
+    def _step(self, d: dict[str, Any], target: Vector, grad: np.ndarray, pairs: int) -> Vector:
+        # Summed over pairs: consistent evidence adds up, noise pairs partly cancel, so the
+        # step's size itself carries the signal-to-noise ratio (per-coordinate Adam would
+        # normalise it away, which is what sends the seed wandering).
+        g_tan = grad - np.dot(grad, target) * target  # only the tangent part moves a unit vector
         m = decode_f16(str(d["m"])).astype(np.float64) if "m" in d else np.zeros_like(g_tan)
-        v = float(d.get("v", 0.0))
-        k = int(str(d.get("k", 0))) + 1
         m = BETA1 * m + (1 - BETA1) * g_tan
-        v = BETA2 * v + (1 - BETA2) * float(np.dot(g_tan, g_tan))
-        m_hat = m / (1 - BETA1**k)
-        v_hat = v / (1 - BETA2**k)
-        n = float(str(d.get("n", 0.0))) + 1.0
+        n = float(d.get("n", 0.0)) + 1.0
         lr = LR_END + (LR_START - LR_END) * 0.5 ** (n / LR_HALF_LIFE)
-        step = lr * m_hat / (math.sqrt(v_hat) + 1e-8)
-        # Re-project the momentum onto the new tangent plane after moving.
+        step = lr * m
+        norm = float(np.linalg.norm(step))
+        if norm > MAX_STEP:  # an angle of MAX_STEP radians at most
+            step *= MAX_STEP / norm
         new = unit(target + step.astype(np.float32))
-        m = m - np.dot(m, new) * new
-        d.update(m=encode_f16(m.astype(np.float32)), v=v, k=k, n=n)
+        m = m - np.dot(m, new) * new  # carry momentum onto the new tangent plane
+        d.update(m=encode_f16(m.astype(np.float32)), n=n)
         return new
 
     def seed(self, state: UserState, vectors: Sequence[Vector]) -> None:

@@ -25,7 +25,7 @@ from PIL import Image
 
 from indexer.store.edge import EdgeStore
 
-CLI = [sys.executable, "/tmp/drv.py"]
+CLI = [sys.executable, "-m", "sumo", "index"]
 RUN_TIMEOUT_S = 90
 
 MakeImages = Callable[..., list[Path]]

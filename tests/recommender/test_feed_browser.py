@@ -8,8 +8,11 @@ page, so its event can only arrive by the page-hide beacon.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -29,6 +32,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 N_IMAGES = 32
 N_VIEWS = 20
 TOLERANCE = 0.10
+API_KEY = "feed-test-key"
 
 pytestmark = [
     pytest.mark.browser,
@@ -86,38 +90,65 @@ class FeedbackRecorder:
         await self.app(scope, recording_receive, recording_send)
         body = json.loads(b"".join(chunks) or b"{}")
         self.received.append({
-            "at": time.time(), "status": status,
+            "at": time.time(), "status": status, "path": scope["path"],
             "content_type": dict(scope["headers"]).get(b"content-type", b"").decode(),
             "events": list(body.get("events", [])),
         })
 
 
-def serve(data: str, fd: int) -> None:
-    """The server process: the real app over ``data`` on an inherited listening socket.
-    A process of its own, so the browser driver's timing never waits for the server."""
+def serve(photos: str, data: str, open_fd: int, keyed_fd: int) -> None:
+    """The server process: indexes ``photos`` into ``data`` with the real indexer, then
+    serves two apps over copies of it (open, and with ``API_KEY``) on inherited listening
+    sockets. A process of its own, so the browser driver's timing never waits for the
+    server (and torch is imported once, here)."""
+    from indexer.ingest import run_index
     from recommender.api.app import create_app
 
-    app = FeedbackRecorder(create_app(settings_for(Path(data))))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    server.run(sockets=[socket.socket(fileno=fd)])
+    open_data, keyed_data = Path(data) / "open", Path(data) / "keyed"
+    if run_index(settings_for(open_data), [photos]) != 0:
+        raise SystemExit("indexing failed")
+    shutil.copytree(open_data, keyed_data)  # an Edge folder has one owner
+    servers = [
+        (uvicorn.Server(uvicorn.Config(
+            FeedbackRecorder(create_app(settings_for(folder, key))),
+            log_level="warning", lifespan="on",
+        )), socket.socket(fileno=fd))
+        for folder, key, fd in ((open_data, None, open_fd), (keyed_data, API_KEY, keyed_fd))
+    ]
+
+    async def main() -> None:
+        await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))
+
+    asyncio.run(main())
 
 
-def settings_for(data: Path) -> Any:
+def settings_for(data: Path, api_key: str | None = None) -> Any:
     from recommender.settings import Settings
 
     return Settings(
         data=data, model="sumo-tiny", pretrained="none", device="cpu",
-        api_key=None, admin_key=None,
+        api_key=api_key, admin_key=None,
     )
 
 
-def acknowledged(base: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(request, event) for each event the server accepted, once: retries and beacon
-    copies share an event_id."""
+def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the server process exited"
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"the app at {base} did not start")
+
+
+def acknowledged(base: str, uid: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(request, event) for each event the server accepted for ``uid``, once: retries and
+    beacon copies share an event_id."""
     seen: set[str] = set()
     out = []
     for request in httpx.get(f"{base}/__recorded", timeout=10).json():
-        if 200 <= request["status"] < 300:
+        if 200 <= request["status"] < 300 and request["path"] == f"/v1/users/{uid}/feedback":
             for event in request["events"]:
                 if event["event_id"] not in seen:
                     seen.add(event["event_id"])
@@ -142,39 +173,26 @@ def make_images(folder: Path, n: int, seed: int = 0) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from indexer.ingest import run_index
-
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Two apps over one indexed corpus: open, and with an API key."""
     tmp = tmp_path_factory.mktemp("feed")
     make_images(tmp / "photos", N_IMAGES)
-    assert run_index(settings_for(tmp / "data"), [tmp / "photos"]) == 0
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    proc = subprocess.Popen(
-        [sys.executable, __file__, str(tmp / "data"), str(sock.fileno())], pass_fds=[sock.fileno()]
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, "the app exited at start"
-            assert time.monotonic() < deadline, "the app did not start"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        sock.close()
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(2)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+            sock.listen(64)
+        fds = [sock.fileno() for sock in socks]
+        proc = subprocess.Popen(
+            [sys.executable, __file__, str(tmp / "photos"), str(tmp / "data"), *map(str, fds)],
+            pass_fds=fds,
+        )
+        stack.callback(proc.wait)
+        stack.callback(proc.kill)  # a test server: nothing to shut down gracefully
+        bases = [f"http://127.0.0.1:{sock.getsockname()[1]}" for sock in socks]
+        for base in bases:
+            wait_ready(base, proc)
+        yield {"open": bases[0], "keyed": bases[1]}
 
 
 def planted_dwells(n: int, seed: int = 1) -> list[int]:
@@ -195,10 +213,10 @@ CARDS_JS = """() => [...document.querySelectorAll('.card')].map(c => ({
     viewed: !!c.dataset.viewed, width: c.querySelector('img').naturalWidth}))"""
 
 
-def test_dwell_reaches_the_server_and_nothing_repeats(server: str) -> None:
+def test_dwell_reaches_the_server_and_nothing_repeats(servers: dict[str, str]) -> None:
     from playwright.sync_api import sync_playwright
 
-    base = server
+    base = servers["open"]
     planted = planted_dwells(N_VIEWS)
     viewed: list[str] = []
     errors: list[str] = []
@@ -244,13 +262,13 @@ def test_dwell_reaches_the_server_and_nothing_repeats(server: str) -> None:
             starts.append(time.monotonic())
             page.goto("about:blank")
             deadline = time.monotonic() + 10
-            while len(acknowledged(base)) < N_VIEWS + 1 and time.monotonic() < deadline:
+            while len(acknowledged(base, uid)) < N_VIEWS + 1 and time.monotonic() < deadline:
                 time.sleep(0.1)  # the browser delivers it after the page is gone
         finally:
             browser.close()
-    accepted = acknowledged(base)
+    accepted = acknowledged(base, uid)
     # What the reader really held: a loaded machine may oversleep or deliver a press late.
-    held = [round((b - a) * 1000) for a, b in zip(starts, starts[1:])]
+    held = [round((b - a) * 1000) for a, b in zip(starts, starts[1:], strict=False)]
     assert all(h >= p for h, p in zip(held, planted, strict=True))
     assert not errors, errors
 
@@ -277,5 +295,99 @@ def test_dwell_reaches_the_server_and_nothing_repeats(server: str) -> None:
     assert not set(ids) & {item["id"] for item in more.json()["items"]}
 
 
+
+def open_feed(browser: Any, url: str) -> Any:
+    context = browser.new_context(viewport={"width": 390, "height": 700}, reduced_motion="reduce")
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_function("document.body.dataset.current", timeout=20_000)
+    return page
+
+
+def step(page: Any, hold_s: float = 0.2) -> str:
+    """Hold the current image a moment, then go to the next; returns the new one's id."""
+    time.sleep(hold_s)
+    before = page.evaluate("document.body.dataset.current")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function("prev => document.body.dataset.current !== prev", arg=before)
+    return str(page.evaluate("document.body.dataset.current"))
+
+
+def events_of(base: str, uid: str, key: str = "") -> int:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    r = httpx.get(f"{base}/v1/users/{uid}", headers=headers, timeout=10)
+    return 0 if r.status_code == 404 else int(r.json()["events"])
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_reset_my_taste_forgets_and_starts_over(servers: dict[str, str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base = servers["open"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = open_feed(browser, base + "/")
+            uid = page.evaluate("localStorage.getItem('sumo.uid')")
+            for _ in range(3):
+                step(page)
+            assert wait_for(lambda: events_of(base, uid) == 3)  # one batch of three
+
+            page.click("#reset")
+            assert page.text_content("#reset") == "tap again to reset"  # one tap does nothing
+            time.sleep(0.3)
+            assert events_of(base, uid) == 3
+            page.click("#reset")
+            page.wait_for_function("document.getElementById('counter').textContent === '1'")
+            assert wait_for(lambda: events_of(base, uid) == 0)
+            assert page.evaluate("document.querySelectorAll('.card').length") > 0
+
+            # Only what is viewed after the reset counts; the image on screen at the tap
+            # (viewed before it) is not sent.
+            time.sleep(0.2)
+            page.goto("about:blank")
+            assert wait_for(lambda: events_of(base, uid) == 1)
+        finally:
+            browser.close()
+    assert len(acknowledged(base, uid)) == 4
+
+
+def test_api_key_from_the_address_opens_the_feed(servers: dict[str, str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base = servers["keyed"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            # Without a key the page says what is missing instead of showing nothing.
+            bare = browser.new_context().new_page()
+            bare.goto(base + "/")
+            bare.wait_for_function("document.getElementById('status').textContent !== ''")
+            assert "API key" in (bare.text_content("#status") or "")
+
+            page = open_feed(browser, f"{base}/?key={API_KEY}")
+            assert "key=" not in page.url  # remembered, then taken out of the address bar
+            assert page.evaluate("localStorage.getItem('sumo.key')") == API_KEY
+            uid = page.evaluate("localStorage.getItem('sumo.uid')")
+            step(page)
+            step(page)
+            # Images come through fetch with the key (an <img> cannot send a header).
+            page.wait_for_function("""() => [...document.querySelectorAll('.card[data-viewed] img')]
+                .every(i => i.naturalWidth > 0 && i.src.startsWith('blob:'))""")
+            page.goto("about:blank")  # with a key the page-hide send is a keepalive fetch
+            assert wait_for(lambda: events_of(base, uid, API_KEY) == 3)
+        finally:
+            browser.close()
+    assert httpx.get(f"{base}/v1/users/{uid}", timeout=10).status_code == 401
+
+
 if __name__ == "__main__":  # the server process started by the ``server`` fixture
-    serve(sys.argv[1], int(sys.argv[2]))
+    serve(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))

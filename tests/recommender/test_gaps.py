@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from indexer.store.base import Store
 from indexer.store.edge import EdgeStore
 from recommender.api.app import create_app
+from recommender.commands import gaps as gaps_command
 from recommender.gaps.cluster import cluster_targets
 from recommender.gaps.demand import DemandOptions, demand_from_states, user_weights
 from recommender.gaps.describe import ConceptKind, load_concepts
@@ -25,7 +26,6 @@ from recommender.gaps.supply import SupplyOptions, calibrate, measure, onto_shel
 from recommender.settings import Settings
 from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
 from recommender.state import UserState
-from recommender.commands import gaps as gaps_command
 from sumo.cli import common_options, settings_from
 
 DIM = 64

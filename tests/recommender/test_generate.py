@@ -100,7 +100,8 @@ def indexed(tmp_path: Path, tiny_settings: CorpusSettings, tiny_embedder: Any,
     with EdgeStore(tiny_settings.data) as store:
         index_into(store, tiny_settings, [tmp_path / "photos"] if make_images(
             tmp_path / "photos", 16) else [], embedder=tiny_embedder, progress=False)
-        vecs = np.stack([it.vector for it in store.scroll(with_vectors=True)])
+        vecs = np.stack([it.vector for it in store.scroll(with_vectors=True)
+                         if it.vector is not None])
         rng = np.random.default_rng(0)
         centre = vecs[:4].mean(axis=0) + 0.5 * rng.standard_normal(vecs.shape[1]) / 8
         for i in range(8):

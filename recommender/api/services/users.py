@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import math
 import random
 import time
 from collections import deque
@@ -204,14 +205,16 @@ class UserRepository:
         problems: list[dict[str, Any]] = []
         observations: list[Observation] = []
         for i, e in enumerate(events):
-            reason = validate_dwell(e.dwell_ms)
             vector = by_id[e.item_id]
-            if vector is None:
-                problems.append({"index": i, "item_id": e.item_id, "error": "unknown item"})
-            if reason is not None:
-                problems.append({"index": i, "item_id": e.item_id, "error": reason})
-            if vector is not None and reason is None:
-                ts = e.ts.timestamp() if isinstance(e.ts, datetime) else e.ts
+            ts = e.ts.timestamp() if isinstance(e.ts, datetime) else e.ts
+            reasons = [
+                "unknown item" if vector is None else None,
+                validate_dwell(e.dwell_ms),
+                "ts must be a finite unix time" if ts is not None and not math.isfinite(ts)
+                else None,
+            ]
+            problems += [{"index": i, "item_id": e.item_id, "error": r} for r in reasons if r]
+            if vector is not None and not any(reasons):
                 observations.append(
                     Observation(e.item_id, np.asarray(vector, np.float32), e.dwell_ms, ts)
                 )

@@ -95,9 +95,10 @@ def test_bad_events_are_all_listed_and_nothing_is_applied(client: TestClient) ->
         {"item_id": ids[2], "dwell_ms": -5},
         {"item_id": ids[2], "dwell_ms": float("nan")},
         {"item_id": ids[2], "dwell_ms": float("inf")},
+        {"item_id": ids[2], "dwell_ms": 10, "ts": float("nan")},
     ]
     err = error(post(client, uid, events), 422, "invalid_feedback")
-    assert sorted(d["index"] for d in err["details"]) == [1, 2, 3, 4]
+    assert sorted(d["index"] for d in err["details"]) == [1, 2, 3, 4, 5]
     assert all(d["error"] for d in err["details"])
     assert client.get(f"/v1/users/{uid}").json() == before
     # The good event was not applied either: sending it alone now applies it.
@@ -124,6 +125,11 @@ def test_caps_on_limit_batch_and_body(client: TestClient) -> None:
     error(post(client, uid, too_many), 422, "validation_error")
     huge = json.dumps({"events": [{"item_id": "x" * 200, "dwell_ms": 1}] * 1100})
     r = client.post(f"/v1/users/{uid}/feedback", content=huge,
+                    headers={"content-type": "application/json"})
+    error(r, 413, "payload_too_large")
+    # A chunked body (no Content-Length) is counted as it arrives.
+    chunks = (huge[i:i + 50_000].encode() for i in range(0, len(huge), 50_000))
+    r = client.post(f"/v1/users/{uid}/feedback", content=chunks,
                     headers={"content-type": "application/json"})
     error(r, 413, "payload_too_large")
     assert client.get(f"/v1/users/{uid}").json()["events"] == 0
