@@ -66,16 +66,19 @@
   let exhausted = false;
   let loadFailures = 0;
   let blocked = false; // wrong or missing API key: stop calling until reload
+  let generation = 0; // bumped by "reset": answers to requests from before it are dropped
 
   async function loadMore() {
     if (loading || exhausted || blocked) return;
     loading = true;
+    const asked = generation;
     let fresh = 0;
     try {
       const r = await api(`${userPath}/recommendations?limit=${PAGE}`);
       if (r.status === 401 || r.status === 403) { block(); return; }
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
       const { items } = await r.json();
+      if (asked !== generation) return; // the reset has its own request
       for (const item of items) {
         if (!shown.has(item.id)) { addCard(item); fresh += 1; }
       }
@@ -88,7 +91,7 @@
       say("offline, retrying");
       setTimeout(loadMore, backoff(loadFailures));
     } finally {
-      loading = false;
+      if (asked === generation) loading = false;
     }
     if (fresh) nearEnd();
   }
@@ -102,7 +105,11 @@
     img.alt = "";
     img.decoding = "async";
     img.draggable = false;
-    img.addEventListener("load", () => img.classList.add("loaded"));
+    img.addEventListener("load", () => {
+      img.classList.add("loaded");
+      // A loaded image keeps its pixels; the blob behind a keyed load can go.
+      if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+    });
     img.addEventListener("error", () => card.classList.add("failed"));
     card.append(img);
     feed.append(card);
@@ -164,7 +171,7 @@
 
   const KEYS = { ArrowDown: 1, PageDown: 1, j: 1, " ": 1, ArrowUp: -1, PageUp: -1, k: -1 };
   addEventListener("keydown", (e) => {
-    const delta = KEYS[e.key];
+    const delta = (KEYS[e.key] ?? 0) * (e.key === " " && e.shiftKey ? -1 : 1);
     if (!delta || e.altKey || e.ctrlKey || e.metaKey) return;
     if (e.target instanceof HTMLElement && e.target.closest("button, input, textarea")) return;
     e.preventDefault();
@@ -219,7 +226,8 @@
 
   function schedule(delay) {
     if (sending || blocked || !queue.length) return;
-    if (delay === undefined && queue.length >= BATCH) {
+    // A full batch goes at once, except while backing off after a failure.
+    if (delay === undefined && queue.length >= BATCH && !sendFailures) {
       clearTimeout(batchTimer);
       batchTimer = 0;
       send();
@@ -316,7 +324,13 @@
   });
   addEventListener("pagehide", leave); // some browsers skip visibilitychange on unload
   addEventListener("pageshow", (e) => { if (e.persisted) resume(); });
-  addEventListener("online", () => { sendFailures = 0; schedule(0); if (!cards.length) loadMore(); });
+  addEventListener("online", () => {
+    sendFailures = 0;
+    clearTimeout(batchTimer);
+    batchTimer = 0;
+    schedule(0);
+    if (!cards.length) loadMore();
+  });
 
   // --- reset my taste --------------------------------------------------------------------
   let armed = 0;
@@ -348,6 +362,8 @@
     viewed = 0;
     counter.textContent = "0";
     exhausted = false;
+    generation += 1;
+    loading = false;
     feed.replaceChildren();
     feed.scrollTo({ top: 0 });
     say("");
