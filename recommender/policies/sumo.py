@@ -54,10 +54,11 @@ WINDOW = 12  # recent views each new view is compared with
 MIN_GAP = 0.5  # dwell-score gaps below this are noise, not preference
 BT_SCALE = 8.0  # logistic loss sharpness on cosine differences (CLIP margins are ~0.1-0.3)
 BETA1 = 0.5  # momentum
-LR_START = 0.25  # step per unit of summed pair gradient while nothing is known...
-LR_END = 0.08  # ...down to this (never zero: tastes drift)
+LR_START = 0.12  # step per unit of summed pair gradient while nothing is known...
+LR_END = 0.04  # ...down to this (never zero: tastes drift)
 LR_HALF_LIFE = 10.0  # informative updates until the step is halfway down
-MAX_STEP = 0.6  # radians
+MAX_STEP = 0.8  # radians
+REPEL = 0.3  # weight of moving away from a loser, relative to moving toward a winner
 ACC_DECAY = 0.85  # memory of the held-out pair accuracy
 EXPLOIT_MIN, EXPLOIT_MAX = 0.3, 0.85  # share of a batch that exploits, by confidence
 PULL_MIN, PULL_MAX = 0.25, 0.7  # how far explored items are slerped toward the target
@@ -97,7 +98,8 @@ class SumoPolicy(Policy):
                 gap = o.z - z
                 if abs(gap) < MIN_GAP:
                     continue
-                diff = (o.vector - x) if gap > 0 else (x - o.vector)
+                win, lose = (o.vector, x) if gap > 0 else (x, o.vector)
+                diff = win - lose
                 # The seed's winner bonus, on a per-user scale: decisive gaps count more.
                 bonus = 1.0 - math.exp(-abs(gap) / gap_mean)
                 gap_mean = 0.9 * gap_mean + 0.1 * abs(gap)
@@ -107,7 +109,14 @@ class SumoPolicy(Policy):
                     pull = 1.0 / (1.0 + math.exp(BT_SCALE * margin))  # -dloss/dmargin
                 else:
                     pull = 0.5
-                grad += bonus * pull * diff
+                # Pull toward the winner's location more than away from the loser's:
+                # the target stays among items (a place in CLIP space the gap report can
+                # read), where a sum of differences would drift off into directions no
+                # image occupies.
+                if target is not None:
+                    grad += bonus * pull * ((win - target) - REPEL * (lose - target))
+                else:
+                    grad += bonus * pull * diff
                 pairs += 1
             window.append((o.vector, o.z))
         window = window[-WINDOW:]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import shutil
 import socket
@@ -183,9 +184,11 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
             sock.bind(("127.0.0.1", 0))
             sock.listen(64)
         fds = [sock.fileno() for sock in socks]
+        root = str(Path(__file__).resolve().parents[2])  # importable even if not installed
         proc = subprocess.Popen(
             [sys.executable, __file__, str(tmp / "photos"), str(tmp / "data"), *map(str, fds)],
-            pass_fds=fds,
+            pass_fds=fds, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                p for p in (root, os.environ.get("PYTHONPATH")) if p)},
         )
         stack.callback(proc.wait)
         stack.callback(proc.kill)  # a test server: nothing to shut down gracefully
@@ -193,6 +196,12 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         for base in bases:
             wait_ready(base, proc)
         yield {"open": bases[0], "keyed": bases[1]}
+
+
+def feed_context(browser: Any) -> Any:
+    """A phone-sized browser context. Reduced motion: a key press jumps to the next image
+    at once, so the edges of a view are the presses."""
+    return browser.new_context(viewport={"width": 390, "height": 700}, reduced_motion="reduce")
 
 
 def planted_dwells(n: int, seed: int = 1) -> list[int]:
@@ -223,11 +232,7 @@ def test_dwell_reaches_the_server_and_nothing_repeats(servers: dict[str, str]) -
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            # Reduced motion: key presses jump instantly, so a view's edges are the presses.
-            context = browser.new_context(
-                viewport={"width": 390, "height": 700}, reduced_motion="reduce"
-            )
-            page = context.new_page()
+            page = feed_context(browser).new_page()
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.goto(base + "/")
@@ -297,8 +302,7 @@ def test_dwell_reaches_the_server_and_nothing_repeats(servers: dict[str, str]) -
 
 
 def open_feed(browser: Any, url: str) -> Any:
-    context = browser.new_context(viewport={"width": 390, "height": 700}, reduced_motion="reduce")
-    page = context.new_page()
+    page = feed_context(browser).new_page()
     page.goto(url)
     page.wait_for_function("document.body.dataset.current", timeout=20_000)
     return page
@@ -358,6 +362,40 @@ def test_reset_my_taste_forgets_and_starts_over(servers: dict[str, str]) -> None
         finally:
             browser.close()
     assert len(acknowledged(base, uid)) == 4
+
+
+def test_feedback_waits_out_an_outage_and_a_reload(servers: dict[str, str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base = servers["open"]
+    queued = "JSON.parse(localStorage.getItem('sumo.queue.' + localStorage.getItem('sumo.uid')))"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = feed_context(browser)
+            outage = "**/v1/users/*/feedback"
+            context.route(outage, lambda route: route.abort())  # the API is unreachable
+            page = context.new_page()
+            page.goto(base + "/")
+            page.wait_for_function("document.body.dataset.current", timeout=20_000)
+            uid = page.evaluate("localStorage.getItem('sumo.uid')")
+            for _ in range(4):
+                step(page)
+            page.wait_for_function(f"{queued}.length === 4")  # a batch was tried and failed
+
+            page.reload()  # closing the tab mid-outage: the queue is in localStorage
+            page.wait_for_function("document.body.dataset.current", timeout=20_000)
+            pending = page.evaluate(queued)
+            assert len(pending) == 5  # and the view the reload ended
+            assert len({e["event_id"] for e in pending}) == 5
+
+            context.unroute(outage)  # back: the retry with back-off delivers them
+            page.wait_for_function(f"{queued}.length === 0", timeout=15_000)
+        finally:
+            browser.close()
+    # Exactly once each, however many times they were sent.
+    assert events_of(base, uid) == 5
+    assert {e["event_id"] for _, e in acknowledged(base, uid)} == {e["event_id"] for e in pending}
 
 
 def test_api_key_from_the_address_opens_the_feed(servers: dict[str, str]) -> None:

@@ -11,8 +11,9 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
-# An allow-list built once, so a request can never name a file outside the folder.
-ASSETS = {p.name: p for p in WEB_DIR.iterdir() if p.suffix in {".html", ".js", ".css", ".svg"}}
+# An allow-list: a request can never name a file outside it (the folder also holds the
+# gap report's template, which is rendered elsewhere, not served raw).
+ASSETS = {name: WEB_DIR / name for name in ("index.html", "feed.js", "feed.css")}
 # Revalidate each load (cheap, ETag) so a redeploy never leaves a stale page in a phone.
 _NO_CACHE = {"Cache-Control": "no-cache"}
 
