@@ -20,7 +20,8 @@ FLICK_MS = 100.0  # shorter views are all the same "flick" (also keeps log finit
 HISTORY = 32  # recent log-dwells kept per user
 PRIOR_LOG_MEDIAN = math.log(2000.0)  # a typical glance at one feed image
 PRIOR_SCALE = 0.8  # log-units; lognormal dwell spreads seen in feed studies are ~0.7-1.2
-PRIOR_WEIGHT = 4.0  # the prior counts as this many observations
+PRIOR_WEIGHT = 4.0  # the prior counts as this many observations at first...
+PRIOR_FADE = 16  # ...and not at all after this many
 MIN_SCALE = 0.25  # a user who always dwells the same still has some noise
 Z_CLIP = 3.0
 
@@ -48,6 +49,7 @@ class DwellStats:
     """Recent log-dwells of one user; scores new dwells against them."""
 
     history: list[float] = field(default_factory=list)
+    count: int = 0  # dwells ever recorded (the history keeps the last ``HISTORY``)
 
     def location_scale(self) -> tuple[float, float]:
         n = len(self.history)
@@ -56,7 +58,8 @@ class DwellStats:
         h = np.asarray(self.history, dtype=np.float64)
         med = float(np.median(h))
         mad = float(np.median(np.abs(h - med))) * 1.4826
-        w = n / (n + PRIOR_WEIGHT)
+        prior = PRIOR_WEIGHT * max(0.0, 1.0 - self.count / PRIOR_FADE)
+        w = n / (n + prior)
         loc = w * med + (1 - w) * PRIOR_LOG_MEDIAN
         scale = w * mad + (1 - w) * PRIOR_SCALE
         return loc, max(scale, MIN_SCALE)
@@ -71,13 +74,15 @@ class DwellStats:
         """Score a dwell, then remember it. Returns the score."""
         z = self.score(dwell_ms)
         self.history.append(round(log_dwell(dwell_ms), 3))
+        self.count += 1
         if len(self.history) > HISTORY:
             del self.history[: len(self.history) - HISTORY]
         return z
 
     def to_dict(self) -> dict[str, Any]:
-        return {"history": list(self.history)}
+        return {"history": list(self.history), "count": self.count}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DwellStats:
-        return cls(history=[float(x) for x in d.get("history", [])][-HISTORY:])
+        history = [float(x) for x in d.get("history", [])][-HISTORY:]
+        return cls(history=history, count=int(d.get("count", len(history))))

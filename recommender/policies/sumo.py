@@ -60,7 +60,8 @@ LR_HALF_LIFE = 10.0  # informative updates until the step is halfway down
 MAX_STEP = 0.8  # radians
 REPEL = 0.3  # weight of moving away from a loser, relative to moving toward a winner
 ACC_DECAY = 0.85  # memory of the held-out pair accuracy
-EXPLOIT_MIN, EXPLOIT_MAX = 0.3, 0.85  # share of a batch that exploits, by confidence
+EXPLORE_MIN, EXPLORE_MAX = 0.1, 0.7  # share of a batch that explores, by confidence
+ACC_MARGIN = 0.05  # pairs the target separates by less than this are not a test of it
 PULL_MIN, PULL_MAX = 0.25, 0.7  # how far explored items are slerped toward the target
 MMR_DIVERSITY = 0.25
 
@@ -78,8 +79,8 @@ class SumoPolicy(Policy):
     def confidence(state: UserState) -> float:
         """0 with no evidence or a target that orders pairs at chance; 1 when reliable."""
         acc = float(state.data.get("acc", 0.5))
-        n = float(state.data.get("n", 0.0))
-        return float(np.clip((acc - 0.5) * 3.0, 0.0, 1.0) * (1.0 - math.exp(-n / 15.0)))
+        checks = float(state.data.get("checks", 0))
+        return float(np.clip((acc - 0.5) * 2.5, 0.0, 1.0) * (1.0 - math.exp(-checks / 10.0)))
 
     # --- learning ------------------------------------------------------------------------
     def update(self, state: UserState, batch: Sequence[Scored]) -> None:
@@ -93,6 +94,7 @@ class SumoPolicy(Policy):
         acc = float(d.get("acc", 0.5))
         gap_mean = float(d.get("gap", 1.0))
         pairs = 0
+        checks = 0
         for o in batch:
             for x, z in window:
                 gap = o.z - z
@@ -105,7 +107,11 @@ class SumoPolicy(Policy):
                 gap_mean = 0.9 * gap_mean + 0.1 * abs(gap)
                 if target is not None:
                     margin = float(np.dot(target, diff))
-                    acc = ACC_DECAY * acc + (1 - ACC_DECAY) * (1.0 if margin > 0 else 0.0)
+                    # Held-out check of the target, on pairs it tells apart clearly (two
+                    # items equally near it are a coin flip whatever its quality).
+                    if abs(margin) > ACC_MARGIN:
+                        acc = ACC_DECAY * acc + (1 - ACC_DECAY) * (1.0 if margin > 0 else 0.0)
+                        checks += 1
                     pull = 1.0 / (1.0 + math.exp(BT_SCALE * margin))  # -dloss/dmargin
                 else:
                     pull = 0.5
@@ -131,6 +137,7 @@ class SumoPolicy(Policy):
         state.target = target
         d["win"] = [[encode_unit_i8(x), round(z, 3)] for x, z in window]
         d["acc"] = round(acc, 4)
+        d["checks"] = int(d.get("checks", 0)) + checks
         d["gap"] = round(gap_mean, 4)
 
     def _step(self, d: dict[str, Any], target: Vector, grad: np.ndarray, pairs: int) -> Vector:
@@ -164,7 +171,10 @@ class SumoPolicy(Policy):
         if target is None:  # cold start: cover the corpus
             return [h for h, _ in self.spread_items(limit, exclude, avoid)]
         c = self.confidence(state)
-        n_exploit = max(1, min(limit, round(limit * (EXPLOIT_MIN + (EXPLOIT_MAX - EXPLOIT_MIN) * c))))
+        # Stochastic rounding: a batch of 5 at 12% exploration still explores sometimes.
+        share = EXPLORE_MAX - (EXPLORE_MAX - EXPLORE_MIN) * c
+        n_explore = int(np.floor(limit * share + self.rng.random()))
+        n_exploit = max(1, limit - n_explore)
         exploit = self.store.search_mmr(target, n_exploit, diversity=MMR_DIVERSITY,
                                         candidates=max(20, 4 * n_exploit), exclude=exclude)
         taken = {h.id for h in exploit}

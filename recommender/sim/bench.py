@@ -1,0 +1,278 @@
+"""The simulated-user benchmark: every policy against every user model, through a real
+Qdrant Edge store, in parallel worker processes.
+
+Edge allows one process per folder, so the corpus is loaded once and the folder copied for
+each extra worker; workers regenerate the (deterministic) corpus arrays instead of
+receiving 200 MB through a pipe.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recommender.policies import policy_names
+from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
+from recommender.sim.runner import Trace, run_user
+from recommender.sim.users import UserModel, make_users
+
+CHECKPOINTS = (25, 100, 300)
+
+
+@dataclass
+class BenchConfig:
+    items: int = 100_000
+    users: int = 50
+    models: list[str] = field(default_factory=lambda: [m.value for m in UserModel])
+    policies: list[str] = field(default_factory=policy_names)
+    horizon: int = 300
+    batch: int = 5
+    clusters: int = 200
+    dim: int = 512
+    seed: int = 0
+    workers: int = 0  # 0: one per core
+
+    def worker_count(self) -> int:
+        return self.workers or max(1, min(os.cpu_count() or 1, 8))
+
+
+@dataclass
+class Summary:
+    policy: str
+    model: str
+    capture: dict[int, float]  # T -> mean capture over users
+    capture_sem: dict[int, float]  # standard error of that mean
+    first_like_median: float | None  # impressions until the first liked item (None: never)
+    never_liked: int  # users who saw no liked item within the horizon
+    repeats: int
+    users: int
+
+
+# --- worker side ----------------------------------------------------------------------
+_W: dict[str, Any] = {}
+
+
+def _worker_init(cfg: BenchConfig, folders: "mp.Queue[str]") -> None:
+    from indexer.store.edge import EdgeStore
+
+    _W["cfg"] = cfg
+    _W["corpus"] = make_corpus(cfg.items, cfg.dim, cfg.clusters, seed=cfg.seed)
+    _W["store"] = EdgeStore(folders.get())
+    _W["users"] = {m: make_users(m, _W["corpus"], cfg.users, seed=cfg.seed) for m in cfg.models}
+
+
+def _run_task(task: tuple[str, int]) -> list[Trace]:
+    model, i = task
+    cfg: BenchConfig = _W["cfg"]
+    user = _W["users"][model][i]
+    out = []
+    for p in ["oracle", *cfg.policies]:
+        user.views = 0
+        out.append(run_user(_W["store"], _W["corpus"], user, i, p, horizon=cfg.horizon,
+                            batch=cfg.batch, seed=cfg.seed * 7919 + 1000 * i + 17))
+    return out
+
+
+# --- driver ---------------------------------------------------------------------------
+def build_store(cfg: BenchConfig, folder: Path) -> tuple[SyntheticCorpus, float]:
+    from indexer.store.edge import EdgeStore
+
+    corpus = make_corpus(cfg.items, cfg.dim, cfg.clusters, seed=cfg.seed)
+    t0 = time.perf_counter()
+    with EdgeStore(folder) as store:
+        load_corpus(store, corpus)
+    return corpus, time.perf_counter() - t0
+
+
+def run_benchmark(cfg: BenchConfig, *, workdir: Path | None = None,
+                  progress: bool = True) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="sumo-bench-", dir=workdir))
+    try:
+        corpus, load_s = build_store(cfg, tmp / "w0")
+        n_workers = min(cfg.worker_count(), cfg.users * len(cfg.models))
+        for w in range(1, n_workers):
+            shutil.copytree(tmp / "w0", tmp / f"w{w}")
+        probe = _store_probe(tmp / "w0", corpus)
+        ctx = mp.get_context("spawn")  # Edge holds threads; never fork it
+        folders: mp.Queue[str] = ctx.Queue()
+        for w in range(n_workers):
+            folders.put(str(tmp / f"w{w}"))
+        tasks = [(m, i) for i in range(cfg.users) for m in cfg.models]
+        traces: list[Trace] = []
+        t0 = time.perf_counter()
+        with ctx.Pool(n_workers, initializer=_worker_init, initargs=(cfg, folders)) as pool:
+            for k, res in enumerate(pool.imap_unordered(_run_task, tasks), 1):
+                traces.extend(res)
+                if progress and (k % max(1, len(tasks) // 20) == 0 or k == len(tasks)):
+                    print(f"  {k}/{len(tasks)} users done ({time.perf_counter() - t0:.0f} s)",
+                          flush=True)
+        run_s = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return summarise(cfg, traces, load_s=load_s, run_s=run_s, probe=probe,
+                     workers=n_workers)
+
+
+def _store_probe(folder: Path, corpus: SyntheticCorpus) -> dict[str, float]:
+    """Raw store latencies measured here, the baseline the policies' timings are read against."""
+    from indexer.store.edge import EdgeStore
+
+    rng = np.random.default_rng(1)
+    exclude = set(corpus.ids[:300])
+    with EdgeStore(folder) as store:
+        qs = corpus.vectors[rng.integers(0, len(corpus.ids), 200)]
+        t = []
+        for q in qs:
+            t0 = time.perf_counter()
+            store.search(q, 5, exclude=exclude)
+            t.append((time.perf_counter() - t0) * 1000)
+    return {"search_p50_ms": statistics.median(t)}
+
+
+def _sem(xs: Sequence[float]) -> float:
+    return float(np.std(xs, ddof=1) / np.sqrt(len(xs))) if len(xs) > 1 else 0.0
+
+
+def summarise(cfg: BenchConfig, traces: list[Trace], **meta: Any) -> dict[str, Any]:
+    oracle = {(t.model, t.user): t for t in traces if t.policy == "oracle"}
+    checkpoints = [c for c in CHECKPOINTS if c <= cfg.horizon] or [cfg.horizon]
+    curve_ts = list(range(5, cfg.horizon + 1, 5))
+    summaries: list[Summary] = []
+    curves: dict[str, dict[str, list[float]]] = {}
+    for p in ["oracle", *cfg.policies]:
+        curves[p] = {}
+        for m in cfg.models:
+            ts = [t for t in traces if t.policy == p and t.model == m]
+            if not ts:
+                continue
+            caps = {c: [t.capture(oracle[(m, t.user)], c) for t in ts] for c in checkpoints}
+            firsts = [t.first_like for t in ts if t.first_like is not None]
+            summaries.append(Summary(
+                policy=p, model=m,
+                capture={c: float(np.mean(v)) for c, v in caps.items()},
+                capture_sem={c: _sem(v) for c, v in caps.items()},
+                first_like_median=float(np.median(firsts)) if firsts else None,
+                never_liked=len(ts) - len(firsts),
+                repeats=sum(t.repeats for t in ts), users=len(ts),
+            ))
+            curves[p][m] = [float(np.mean([t.capture(oracle[(m, t.user)], c) for t in ts]))
+                            for c in curve_ts]
+    sumo = [t for t in traces if t.policy == "sumo"]
+    perf: dict[str, float] = {}
+    if sumo:
+        upd = np.concatenate([t.update_ms for t in sumo])
+        rec = np.concatenate([t.recommend_ms for t in sumo])
+        perf = {
+            "sumo_update_ms_p50": float(np.median(upd)),
+            "sumo_update_ms_p99": float(np.percentile(upd, 99)),
+            "sumo_recommend_ms_p50": float(np.median(rec)),
+            "sumo_state_bytes_max": float(max(t.state_bytes for t in sumo)),
+        }
+    return {
+        "config": asdict(cfg), "checkpoints": checkpoints, "curve_t": curve_ts,
+        "summaries": [asdict(s) for s in summaries], "curves": curves, "perf": perf,
+        "meta": meta,
+    }
+
+
+# --- output ---------------------------------------------------------------------------
+def table(result: dict[str, Any]) -> str:
+    """Markdown table: policy × user model, capture at each checkpoint."""
+    cps = result["checkpoints"]
+    models = result["config"]["models"]
+    by = {(s["policy"], s["model"]): s for s in result["summaries"]}
+    policies = ["oracle", *result["config"]["policies"]]
+    head = "| policy | " + " | ".join(f"{m} T={c}" for m in models for c in cps)
+    head += " | " + " | ".join(f"mean T={c}" for c in cps) + " |"
+    lines = [head, "|" + "---|" * (1 + len(models) * len(cps) + len(cps))]
+    for p in policies:
+        cells = []
+        for m in models:
+            s = by.get((p, m))
+            cells += [f"{s['capture'][str(c)] if str(c) in s['capture'] else s['capture'][c]:.2f}"
+                      if s else "-" for c in cps]
+        means = []
+        for c in cps:
+            vals = [_cap(by[(p, m)], c) for m in models if (p, m) in by]
+            means.append(f"**{np.mean(vals):.2f}**" if vals else "-")
+        lines.append(f"| {p} | " + " | ".join(cells) + " | " + " | ".join(means) + " |")
+    return "\n".join(lines)
+
+
+def _cap(s: dict[str, Any], c: int) -> float:
+    cap = s["capture"]
+    return float(cap[c] if c in cap else cap[str(c)])
+
+
+def detail_table(result: dict[str, Any]) -> str:
+    """Impressions to the first liked item (median) and repeats, per policy × model."""
+    models = result["config"]["models"]
+    by = {(s["policy"], s["model"]): s for s in result["summaries"]}
+    lines = ["| policy | " + " | ".join(f"{m} first like" for m in models) + " | repeats |",
+             "|" + "---|" * (len(models) + 2)]
+    for p in ["oracle", *result["config"]["policies"]]:
+        cells, reps = [], 0
+        for m in models:
+            s = by.get((p, m))
+            if s is None:
+                cells.append("-")
+                continue
+            reps += s["repeats"]
+            f = s["first_like_median"]
+            cells.append(("never" if f is None else f"{f:.0f}")
+                         + (f" ({s['never_liked']} never)" if s["never_liked"] else ""))
+        lines.append(f"| {p} | " + " | ".join(cells) + f" | {reps} |")
+    return "\n".join(lines)
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = result["config"]["models"]
+    ts = result["curve_t"]
+    policies = [p for p in result["config"]["policies"]]
+    fig, axes = plt.subplots(1, len(models) + 1, figsize=(4 * (len(models) + 1), 3.6),
+                             sharey=True)
+    for ax, m in zip(axes, [*models, "mean"], strict=True):
+        for p in policies:
+            curves = result["curves"][p]
+            y = (np.mean([curves[mm] for mm in models if mm in curves], axis=0) if m == "mean"
+                 else curves.get(m))
+            if y is None:
+                continue
+            ax.plot(ts, y, label=p, lw=2.2 if p == "sumo" else 1.2)
+        ax.set_title(m)
+        ax.set_xlabel("impressions T")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("taste capture")
+    axes[-1].legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"Taste capture vs impressions ({result['config']['items']:,} items, "
+                 f"{result['config']['users']} users per model)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def save(result: dict[str, Any], out: Path) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    js = out / "recommend.json"
+    js.write_text(json.dumps(result, indent=1))
+    png = out / "recommend.png"
+    plot(result, png)
+    return js, png

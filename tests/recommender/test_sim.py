@@ -1,0 +1,106 @@
+"""The simulator: CLIP-like corpora, realistic simulated users, and the benchmark itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.store.edge import EdgeStore
+from recommender.sim.corpus import load_corpus, make_corpus
+from recommender.sim.runner import Truth, run_user
+from recommender.sim.users import UserModel, make_users
+from sumo.cli import main
+
+
+@pytest.fixture(scope="module")
+def corpus():  # type: ignore[no-untyped-def]
+    return make_corpus(20000, dim=128, clusters=60, seed=5)
+
+
+def test_corpus_is_clip_like(corpus) -> None:  # type: ignore[no-untyped-def]
+    x = corpus.vectors
+    assert x.dtype == np.float32 and x.shape == (20000, 128)
+    assert np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-4)
+    rng = np.random.default_rng(0)
+    i, j = rng.integers(0, len(x), (2, 3000))
+    cos = np.sum(x[i] * x[j], axis=1)
+    same = corpus.labels[i] == corpus.labels[j]
+    # A shared cone: unrelated items are far from orthogonal, as with CLIP.
+    assert 0.25 < float(cos[~same].mean()) < 0.6
+    assert float(cos[same].mean()) > float(cos[~same].mean()) + 0.2
+    sizes = corpus.cluster_sizes
+    assert sizes.max() > 5 * np.median(sizes)  # a few big concepts, a long tail
+
+
+def test_corpus_is_deterministic_and_holes_are_empty() -> None:
+    a = make_corpus(3000, dim=32, clusters=20, seed=1, holes=(3, 7))
+    b = make_corpus(3000, dim=32, clusters=20, seed=1, holes=(3, 7))
+    assert np.array_equal(a.vectors, b.vectors) and a.ids == b.ids
+    assert a.holes == (3, 7) and a.centers.shape == (20, 32)
+    assert not np.isin(a.labels, [3, 7]).any()
+    assert a.cluster_sizes[3] == 0 and a.cluster_sizes[2] > 0
+
+
+@pytest.mark.parametrize("model", [m.value for m in UserModel])
+def test_user_models_are_calibrated_and_heavy_tailed(model: str, corpus) -> None:  # type: ignore[no-untyped-def]
+    users = make_users(model, corpus, 6, seed=3)
+    rng = np.random.default_rng(0)
+    for u in users:
+        liked = float(u.liked(corpus.vectors).mean())
+        if model == "niche":
+            assert liked < 0.01
+        elif model == "broad":
+            assert liked > 0.04
+        e = u.expected_dwell_ms(corpus.vectors)
+        assert e.max() > 1.8 * np.median(e)  # taste matters...
+        sample = np.array([u.dwell_ms(corpus.vectors[k], rng, t=0) for k in range(400)])
+        assert (sample > 0).all()
+        assert np.median(sample) < sample.mean()  # ...but dwell is heavy-tailed and noisy
+    if model == "drift":
+        u = users[0]
+        assert u.switch_at is not None
+        before, after = u.liked(corpus.vectors, 0), u.liked(corpus.vectors, u.switch_at)
+        assert (before & after).sum() < 0.5 * before.sum()
+
+
+def test_users_can_be_planted_in_given_clusters(corpus) -> None:  # type: ignore[no-untyped-def]
+    users = make_users("niche", corpus, 4, seed=0, clusters=[5])
+    for u in users:
+        assert float(u.taste @ corpus.centers[5]) > 0.9
+
+
+def test_sumo_beats_random_and_never_repeats(tmp_path: Path) -> None:
+    corpus = make_corpus(4000, dim=64, clusters=30, seed=2)
+    with EdgeStore(tmp_path / "s") as store:
+        load_corpus(store, corpus)
+        users = make_users("broad", corpus, 4, seed=1)
+        caps = {"sumo": [], "random": []}  # type: dict[str, list[float]]
+        for i, u in enumerate(users):
+            oracle = run_user(store, corpus, u, i, "oracle", horizon=100, batch=5, seed=i)
+            for p in caps:
+                tr = run_user(store, corpus, u, i, p, horizon=100, batch=5, seed=i)
+                assert tr.repeats == 0
+                caps[p].append(tr.capture(oracle, 100))
+            assert oracle.capture(oracle, 100) == pytest.approx(1.0)
+    assert np.mean(caps["sumo"]) > np.mean(caps["random"]) + 0.2
+
+
+def test_truth_switches_with_drift(corpus) -> None:  # type: ignore[no-untyped-def]
+    u = make_users("drift", corpus, 1, seed=4)[0]
+    truth = Truth(u, corpus)
+    assert u.switch_at is not None
+    assert not np.array_equal(truth(0), truth(u.switch_at))
+
+
+def test_bench_quick_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "recommend", "--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Taste capture" in out and "| sumo |" in out
+    result = json.loads((tmp_path / "recommend.json").read_text())
+    assert {s["policy"] for s in result["summaries"]} >= {"oracle", "sumo", "random", "lints"}
+    assert all(s["repeats"] == 0 for s in result["summaries"])
+    assert result["perf"]["sumo_state_bytes_max"] <= 16 * 1024
+    assert (tmp_path / "recommend.png").stat().st_size > 10_000
