@@ -28,7 +28,8 @@ Z_CLIP = 3.0
 
 def validate_dwell(dwell_ms: object) -> str | None:
     """``None`` if ``dwell_ms`` is a plausible dwell time, else the reason it is not."""
-    if isinstance(dwell_ms, bool) or not isinstance(dwell_ms, int | float | np.floating | np.integer):
+    numeric = int | float | np.floating | np.integer
+    if isinstance(dwell_ms, bool) or not isinstance(dwell_ms, numeric):
         return "dwell_ms must be a number"
     value = float(dwell_ms)
     if math.isnan(value) or math.isinf(value):

@@ -100,8 +100,14 @@ class Engine:
     def observe(self, state: UserState, events: Sequence[Observation]) -> None:
         """Apply a batch of dwell feedback, or raise ``InvalidFeedback`` and apply none."""
         problems: list[dict[str, Any]] = []
+        dim = None if state.target is None else int(state.target.shape[0])
         for i, e in enumerate(events):
             reason = _check(e)
+            if reason is None:
+                d = int(np.asarray(e.vector).shape[0])
+                if dim is not None and d != dim:
+                    reason = f"vector has dimension {d}, expected {dim}"
+                dim = dim or d
             if reason is not None:
                 problems.append({"index": i, "item_id": getattr(e, "item_id", None),
                                  "error": reason})

@@ -21,7 +21,8 @@ class InvalidFeedback(SumoError):
 
     def __init__(self, problems: list[dict[str, Any]]) -> None:
         self.problems = problems
-        detail = "; ".join(f"#{p['index']} ({p.get('item_id')}): {p['error']}" for p in problems[:5])
+        detail = "; ".join(f"#{p['index']} ({p.get('item_id')}): {p['error']}"
+                           for p in problems[:5])
         more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
         super().__init__(f"{len(problems)} bad feedback event(s): {detail}{more}")
 

@@ -34,7 +34,7 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--out", type=Path, default=Path("bench-results"),
                    help="folder for recommend.json and recommend.png")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: 5000 items, 3 users, horizon 100, one worker")
+                   help="smoke run: 4000 items, 2 users, horizon 100, one worker")
     p.set_defaults(func=run)
 
 
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         workers=args.workers,
     )
     if args.quick:
-        cfg.items, cfg.users, cfg.horizon, cfg.workers = 5000, 3, 100, 1
+        cfg.items, cfg.users, cfg.horizon, cfg.workers = 4000, 2, 100, 1
     for m in cfg.models:
         UserModel(m)  # fail early on a typo
     print(f"sumo bench recommend: {cfg.items} items, {cfg.users} users x {len(cfg.models)} "

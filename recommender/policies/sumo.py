@@ -60,10 +60,12 @@ LR_HALF_LIFE = 10.0  # informative updates until the step is halfway down
 MAX_STEP = 0.8  # radians
 REPEL = 0.3  # weight of moving away from a loser, relative to moving toward a winner
 ACC_DECAY = 0.85  # memory of the held-out pair accuracy
-EXPLORE_MIN, EXPLORE_MAX = 0.1, 0.7  # share of a batch that explores, by confidence
+EXPLORE_MIN, EXPLORE_MAX = 0.1, 0.5  # share of a batch that explores, by confidence
 ACC_MARGIN = 0.05  # pairs the target separates by less than this are not a test of it
 PULL_MIN, PULL_MAX = 0.25, 0.7  # how far explored items are slerped toward the target
 MMR_DIVERSITY = 0.25
+VERIFY_Z = 1.5  # a view this far above the user's norm deserves a second look nearby...
+VERIFY_COS = 0.9  # ...unless the target is already there
 
 
 class SumoPolicy(Policy):
@@ -80,7 +82,7 @@ class SumoPolicy(Policy):
         """0 with no evidence or a target that orders pairs at chance; 1 when reliable."""
         acc = float(state.data.get("acc", 0.5))
         checks = float(state.data.get("checks", 0))
-        return float(np.clip((acc - 0.5) * 2.5, 0.0, 1.0) * (1.0 - math.exp(-checks / 10.0)))
+        return float(np.clip((acc - 0.5) * 2.5, 0.0, 1.0) * (1.0 - math.exp(-checks / 6.0)))
 
     # --- learning ------------------------------------------------------------------------
     def update(self, state: UserState, batch: Sequence[Scored]) -> None:
@@ -175,8 +177,16 @@ class SumoPolicy(Policy):
         share = EXPLORE_MAX - (EXPLORE_MAX - EXPLORE_MIN) * c
         n_explore = int(np.floor(limit * share + self.rng.random()))
         n_exploit = max(1, limit - n_explore)
-        exploit = self.store.search_mmr(target, n_exploit, diversity=MMR_DIVERSITY,
-                                        candidates=max(20, 4 * n_exploit), exclude=exclude)
+        exploit: list[Hit] = []
+        window = self._window(state)
+        best_x, best_z = max(window, key=lambda w: w[1]) if window else (target, 0.0)
+        if best_z >= VERIFY_Z and float(best_x @ target) < VERIFY_COS and n_exploit > 1:
+            # A standout view the target has not caught up with yet: show its nearest
+            # neighbour. A second long dwell confirms the region; a short one was noise.
+            exploit += self.store.search(best_x, 1, exclude=exclude)
+        exploit += self.store.search_mmr(
+            target, n_exploit - len(exploit), diversity=MMR_DIVERSITY,
+            candidates=max(20, 4 * n_exploit), exclude=set(exclude) | {h.id for h in exploit})
         taken = {h.id for h in exploit}
         n_explore = limit - len(exploit)
         if n_explore <= 0:
@@ -218,10 +228,10 @@ class SumoSeedPolicy(Policy):
                 sel, ign = (o.vector, px) if secs >= ps else (px, o.vector)
                 bonus = 1.0 - math.exp(-float(np.mean(gaps)) * gap)
                 g = (bonus * (sel - ign)).astype(np.float32)
-                m = g * (1 - SEED_BETAS[0]) if m is None else SEED_BETAS[0] * m + (1 - SEED_BETAS[0]) * g
-                v = g * g * (1 - SEED_BETAS[1]) if v is None else (
-                    SEED_BETAS[1] * v + (1 - SEED_BETAS[1]) * g * g)
-                raw = raw + SEED_LR * m / (np.sqrt(v) + 1e-8)
+                b1, b2 = SEED_BETAS
+                m = g * (1 - b1) if m is None else b1 * m + (1 - b1) * g
+                v = g * g * (1 - b2) if v is None else b2 * v + (1 - b2) * g * g
+                raw = (raw + SEED_LR * m / (np.sqrt(v) + 1e-8)).astype(np.float32)
             prev = (o.vector, secs)
         if raw is None or prev is None:
             return

@@ -15,7 +15,7 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,7 @@ class Summary:
 _W: dict[str, Any] = {}
 
 
-def _worker_init(cfg: BenchConfig, folders: "mp.Queue[str]") -> None:
+def _worker_init(cfg: BenchConfig, folders: mp.Queue[str]) -> None:
     from indexer.store.edge import EdgeStore
 
     _W["cfg"] = cfg
@@ -104,19 +104,30 @@ def run_benchmark(cfg: BenchConfig, *, workdir: Path | None = None,
         for w in range(1, n_workers):
             shutil.copytree(tmp / "w0", tmp / f"w{w}")
         probe = _store_probe(tmp / "w0", corpus)
-        ctx = mp.get_context("spawn")  # Edge holds threads; never fork it
-        folders: mp.Queue[str] = ctx.Queue()
-        for w in range(n_workers):
-            folders.put(str(tmp / f"w{w}"))
         tasks = [(m, i) for i in range(cfg.users) for m in cfg.models]
         traces: list[Trace] = []
         t0 = time.perf_counter()
-        with ctx.Pool(n_workers, initializer=_worker_init, initargs=(cfg, folders)) as pool:
-            for k, res in enumerate(pool.imap_unordered(_run_task, tasks), 1):
+
+        def collect(results: Iterator[list[Trace]]) -> None:
+            for k, res in enumerate(results, 1):
                 traces.extend(res)
                 if progress and (k % max(1, len(tasks) // 20) == 0 or k == len(tasks)):
                     print(f"  {k}/{len(tasks)} users done ({time.perf_counter() - t0:.0f} s)",
                           flush=True)
+
+        ctx = mp.get_context("spawn")  # Edge holds threads; never fork it
+        folders: mp.Queue[str] = ctx.Queue()
+        for w in range(n_workers):
+            folders.put(str(tmp / f"w{w}"))
+        if n_workers == 1:
+            _worker_init(cfg, folders)
+            try:
+                collect(map(_run_task, tasks))
+            finally:
+                _W.pop("store").close()
+        else:
+            with ctx.Pool(n_workers, initializer=_worker_init, initargs=(cfg, folders)) as pool:
+                collect(pool.imap_unordered(_run_task, tasks))
         run_s = time.perf_counter() - t0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -244,7 +255,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
     models = result["config"]["models"]
     ts = result["curve_t"]
-    policies = [p for p in result["config"]["policies"]]
+    policies = list(result["config"]["policies"])
     fig, axes = plt.subplots(1, len(models) + 1, figsize=(4 * (len(models) + 1), 3.6),
                              sharey=True)
     for ax, m in zip(axes, [*models, "mean"], strict=True):
@@ -260,10 +271,11 @@ def plot(result: dict[str, Any], path: Path) -> None:
         ax.axhline(0, color="grey", lw=0.5)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("taste capture")
-    axes[-1].legend(fontsize=7, loc="upper left")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(policies), fontsize=8)
     fig.suptitle(f"Taste capture vs impressions ({result['config']['items']:,} items, "
                  f"{result['config']['users']} users per model)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -128,7 +128,8 @@ def _calibrate(corpus: SyntheticCorpus, v: Vector, liked_fraction: float, weight
 
 
 def _jitter(rng: np.random.Generator, v: NDArray[np.float32], scale: float) -> Vector:
-    w = v + scale * rng.standard_normal(v.shape[0]).astype(np.float32) / math.sqrt(v.shape[0])
+    noise = np.asarray(rng.standard_normal(v.shape[0]), dtype=np.float32)
+    w = v + scale * noise / math.sqrt(v.shape[0])
     return (w / np.linalg.norm(w)).astype(np.float32)
 
 

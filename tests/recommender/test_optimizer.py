@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-from pathlib import Path
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -23,7 +23,7 @@ DIM = 512
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> EdgeStore:
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgeStore]:
     corpus = make_corpus(1500, dim=DIM, clusters=15, seed=3)
     s = EdgeStore(tmp_path_factory.mktemp("optimizer-store"))
     load_corpus(s, corpus)
@@ -49,9 +49,11 @@ def test_a_pair_moves_the_target_toward_the_selected_item(store, corpus, policy)
     ignored, selected, _ = _two_items(corpus)
     state = engine.new_state("u")
     engine.observe(state, [Observation("ign", ignored, 800.0)])  # glanced at
+    assert state.target is not None
     before = state.target.copy()
     engine.observe(state, [Observation("sel", selected, 16000.0)])  # watched 20x longer
     after = state.target
+    assert after is not None
     assert abs(float(np.linalg.norm(after)) - 1.0) < 1e-4  # still on the sphere
     assert float(after @ selected) > float(before @ selected) + 0.01
     assert float(after @ selected) - float(before @ selected) > float(after @ ignored) - float(
@@ -63,8 +65,11 @@ def test_sumo_moves_toward_the_winner_of_a_window_pair(store, corpus) -> None:  
     ignored, selected, start = _two_items(corpus)
     state = engine.new_state("u")
     engine.observe(state, [Observation("start", start, 2000.0)])
+    assert state.target is not None
     before = state.target.copy()
-    engine.observe(state, [Observation("ign", ignored, 800.0), Observation("sel", selected, 16000.0)])
+    engine.observe(state, [Observation("ign", ignored, 800.0),
+                           Observation("sel", selected, 16000.0)])
+    assert state.target is not None
     gain_sel = float(state.target @ selected) - float(before @ selected)
     gain_ign = float(state.target @ ignored) - float(before @ ignored)
     assert gain_sel > 0.01 and gain_sel > gain_ign
@@ -93,7 +98,8 @@ def test_seed_variant_steps_by_lr_per_coordinate_whatever_the_evidence(corpus) -
     for long_ms in (2100.0, 60000.0):
         state = UserState(user_id="u", policy="sumo-seed")
         policy = SumoSeedPolicy.__new__(SumoSeedPolicy)
-        policy.update(state, [Scored("a", ignored, 0.0, 2000.0), Scored("b", selected, 1.0, long_ms)])
+        policy.update(state, [Scored("a", ignored, 0.0, 2000.0),
+                              Scored("b", selected, 1.0, long_ms)])
         raw = np.frombuffer(base64.b64decode(state.data["t"]), dtype="<f4")
         steps.append(float(np.linalg.norm(raw - ignored)))
     assert steps[0] == pytest.approx(steps[1], rel=0.02)
@@ -163,7 +169,8 @@ def test_state_round_trips_through_json_and_stays_small(store, corpus, policy) -
     back = UserState.from_dict(json.loads(json.dumps(d)))
     assert back.to_dict() == d
     assert back.seen == state.seen and back.is_seen(state.seen[0])
-    assert back.target is not None and np.array_equal(back.target, state.target)
+    assert back.target is not None and state.target is not None
+    assert np.array_equal(back.target, state.target)
     assert back.dwell.history == state.dwell.history
     # The bounded part of the state: at most 16 KB at 512-d, whatever the history length.
     assert state.size_bytes() <= 16 * 1024
@@ -194,10 +201,18 @@ def test_sumo_confidence_grows_with_a_consistent_user(store, corpus) -> None:  #
     state = engine.new_state("u")
     taste = corpus.centers[corpus.labels[0]]
     for _ in range(30):
-        hits = engine.recommend(state, 5)
-        engine.observe(state, [
-            Observation(h.id, corpus.vectors[corpus.index(h.id)],
-                        float(1000 * math.exp(4 * float(corpus.vectors[corpus.index(h.id)] @ taste))))
-            for h in hits])
+        vs = [corpus.vectors[corpus.index(h.id)] for h in engine.recommend(state, 5)]
+        ids = state.seen[-5:]
+        engine.observe(state, [Observation(i, v, float(1000 * math.exp(4 * float(v @ taste))))
+                               for i, v in zip(ids, vs, strict=True)])
     assert SumoPolicy.confidence(state) > 0.5
-    assert float(state.target @ taste) > 0.9
+    assert state.target is not None and float(state.target @ taste) > 0.9
+
+
+def test_a_vector_of_the_wrong_dimension_is_refused(store, corpus) -> None:  # type: ignore[no-untyped-def]
+    engine = Engine(store, seed=1)
+    state = engine.new_state("u")
+    engine.observe(state, [Observation(corpus.ids[0], corpus.vectors[0], 1000.0)])
+    with pytest.raises(InvalidFeedback) as err:
+        engine.observe(state, [Observation(corpus.ids[1], corpus.vectors[1][:64], 1000.0)])
+    assert "dimension" in err.value.problems[0]["error"]

@@ -101,6 +101,7 @@ class _Repeater(Policy):
     """A broken policy that keeps proposing the same items."""
 
     name = "repeater"
+    fixed: list[str] = []
 
     def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
         return [Hit(id=i, score=1.0) for i in self.fixed] * 2
@@ -112,7 +113,7 @@ class _Repeater(Policy):
 def test_engine_keeps_the_no_repeat_promise_whatever_the_policy(store: EdgeStore,
                                                                  corpus: SyntheticCorpus) -> None:
     bad = _Repeater(store, np.random.default_rng(0))
-    bad.fixed = corpus.ids[:3]  # type: ignore[attr-defined]
+    bad.fixed = corpus.ids[:3]
     engine = Engine(store, default_policy="repeater", seed=0, extra_policies={"repeater": bad})
     state = engine.new_state("u")
     first = [h.id for h in engine.recommend(state, 5)]

@@ -96,7 +96,8 @@ def test_truth_switches_with_drift(corpus) -> None:  # type: ignore[no-untyped-d
 
 
 def test_bench_quick_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "recommend", "--quick", "--out", str(tmp_path)]) == 0
+    assert main(["bench", "recommend", "--quick", "--out", str(tmp_path),
+                 "--policies", "sumo,random,lints,qdrant-feedback"]) == 0
     out = capsys.readouterr().out
     assert "Taste capture" in out and "| sumo |" in out
     result = json.loads((tmp_path / "recommend.json").read_text())
