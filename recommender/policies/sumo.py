@@ -31,34 +31,32 @@ State: target (f32), momentum (f16), a 12-view window (int8), a few scalars: ~10
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
 
-from indexer.store.base import Hit, Vector
+from indexer.store.base import Hit, Store, Vector
 from recommender.policies.base import Policy, Scored, slerp
 from recommender.state import (
     UserState,
-    decode_f16,
     decode_f32,
     decode_unit_i8,
-    encode_f16,
     encode_f32,
     encode_unit_i8,
     unit,
 )
 
 # --- sumo ---------------------------------------------------------------------------------
-WINDOW = 12  # recent views each new view is compared with
+WINDOW = 10  # recent views each new view is compared with
 MIN_GAP = 0.5  # dwell-score gaps below this are noise, not preference
 BT_SCALE = 8.0  # logistic loss sharpness on cosine differences (CLIP margins are ~0.1-0.3)
-BETA1 = 0.5  # momentum
-LR_START = 0.12  # step per unit of summed pair gradient while nothing is known...
-LR_END = 0.04  # ...down to this (never zero: tastes drift)
-LR_HALF_LIFE = 10.0  # informative updates until the step is halfway down
-MAX_STEP = 0.8  # radians
-REPEL = 0.3  # weight of moving away from a loser, relative to moving toward a winner
+BETA1, BETA2 = 0.7, 0.9  # momentum and (scalar) second-moment decays
+LR_START = 0.6  # radians per step while nothing is known...
+LR_DECAY = 4.0  # ...falling as 1/sqrt(1 + steps / LR_DECAY)...
+LR_END = 0.06  # ...down to this (never zero: tastes drift)
+REACH_STEPS = 2.0  # informative steps until the target is halfway out to the items' cone
 ACC_DECAY = 0.85  # memory of the held-out pair accuracy
 EXPLORE_MIN, EXPLORE_MAX = 0.1, 0.5  # share of a batch that explores, by confidence
 ACC_MARGIN = 0.05  # pairs the target separates by less than this are not a test of it
@@ -66,11 +64,27 @@ PULL_MIN, PULL_MAX = 0.25, 0.7  # how far explored items are slerped toward the 
 MMR_DIVERSITY = 0.25
 VERIFY_Z = 1.5  # a view this far above the user's norm deserves a second look nearby...
 VERIFY_COS = 0.9  # ...unless the target is already there
+LIKED_Z = 0.5  # views above this score count toward where the liked items are
+LOC_DECAY = 0.98  # per view: old likes fade (tastes drift)
+REASON_MIX = 0.5  # weight of the learned direction against the liked location
+ELITES = 3  # standout views kept on trial (several interests each keep one)
+ELITE_Z = 1.0  # a view this far above the user's norm becomes a standout...
+ELITE_CAP = 1.5  # ...counted at most this much before any confirmation
+ELITE_COS = 0.8  # a later view this close to it is a test of it
+ELITE_RATE = 0.5  # weight of each test
+ELITE_DROP = 0.3  # below this it was noise: dropped
+CENTRE_SAMPLE = 256  # random items that estimate the corpus' common direction
+CENTRE_SEED = 20240601  # the same sample for every user and replica
+CENTRE_TTL_S = 600.0  # re-estimated this often (the collection grows)
 
 
 class SumoPolicy(Policy):
     name = "sumo"
-    description = "SUMO target optimiser (pairwise logistic, spherical Adam, confident exploration)"
+    description = "SUMO target optimiser (pairwise logistic reasons, scalar-Adam direction, cone)"
+
+    def __init__(self, store: Store, rng: np.random.Generator) -> None:
+        super().__init__(store, rng)
+        self._centre: tuple[float, Vector, float] | None = None  # (time, direction, cone cos)
 
     # --- state helpers -------------------------------------------------------------------
     @staticmethod
@@ -84,91 +98,177 @@ class SumoPolicy(Policy):
         checks = float(state.data.get("checks", 0))
         return float(np.clip((acc - 0.5) * 2.5, 0.0, 1.0) * (1.0 - math.exp(-checks / 6.0)))
 
+    def centre(self, fallback: Sequence[Vector]) -> tuple[Vector, float]:
+        """The collection's common direction (CLIP embeddings share one) and the cosine of
+        its items to it: the cone the items live on. Estimated from a fixed random sample,
+        shared by all users of this policy object, refreshed now and then."""
+        now = time.monotonic()
+        if self._centre is None or now - self._centre[0] > CENTRE_TTL_S:
+            hits = self.store.sample(CENTRE_SAMPLE, seed=CENTRE_SEED)
+            items = self.store.retrieve([h.id for h in hits], with_vectors=True) if hits else []
+            vs = [unit(it.vector) for it in items if it.vector is not None]
+            if len(vs) < 8:  # an (almost) empty collection: the user's own views will do
+                vs = [unit(v) for v in fallback]
+                if not vs:
+                    raise ValueError("no vectors to estimate the centre from")
+                mean = np.mean(np.stack(vs), axis=0)
+                return unit(mean), float(np.clip(np.linalg.norm(mean), 0.05, 0.999))
+            mean = np.mean(np.stack(vs), axis=0)
+            self._centre = (now, unit(mean), float(np.clip(np.linalg.norm(mean), 0.05, 0.999)))
+        return self._centre[1], self._centre[2]
+
+    @staticmethod
+    def _direction(state: UserState) -> Vector | None:
+        return decode_unit_i8(str(state.data["w"])) if "w" in state.data else None
+
+    @staticmethod
+    def _elites(state: UserState) -> list[list[Any]]:
+        """Standout views still on trial: [vector, score, tests]."""
+        return [[decode_unit_i8(v), float(sc), int(k)] for v, sc, k in state.data.get("el", [])]
+
+    def _aim(self, state: UserState, w: Vector, centre: Vector, kappa: float) -> Vector:
+        """Target = the centre pushed along the learned direction, out to the items' cone
+        (cos(t, centre) = the items' own cosine to it) as evidence accumulates. On the cone,
+        nearest-to-the-target is highest-along-the-direction, and the point can lie where
+        no item is (what the gap report needs)."""
+        steps = float(state.data.get("n", 0.0))
+        reach = 1.0 - 0.5 ** (steps / REACH_STEPS)
+        if "loc" in state.data and float(state.data.get("lw", 0.0)) > 0:
+            # Where the liked views are (their weighted mean: noise averages out, it sits
+            # inside the cone like a cluster centre), turned by the learned reasons.
+            loc = decode_unit_i8(str(state.data["loc"]))
+            return unit(unit(loc) + REASON_MIX * reach * w)
+        alpha = math.sqrt(1.0 / kappa**2 - 1.0) * reach
+        return unit(centre + alpha * w)
+
     # --- learning ------------------------------------------------------------------------
     def update(self, state: UserState, batch: Sequence[Scored]) -> None:
         if not batch:
             return
         d = state.data
         window = self._window(state)
-        target = state.target
+        centre, kappa = self.centre([o.vector for o in batch])
+        w = self._direction(state)
         dim = batch[0].vector.shape[0]
         grad = np.zeros(dim, dtype=np.float64)
         acc = float(d.get("acc", 0.5))
         gap_mean = float(d.get("gap", 1.0))
-        pairs = 0
+        informative = 0
         checks = 0
+        loc = (decode_unit_i8(str(d["loc"])).astype(np.float64) * float(d.get("ln", 0.0))
+               if "loc" in d else np.zeros(dim))
+        lw = float(d.get("lw", 0.0))
+        elites = self._elites(state)
         for o in batch:
+            reason = np.zeros(dim, dtype=np.float64)
+            pairs = 0
             for x, z in window:
                 gap = o.z - z
                 if abs(gap) < MIN_GAP:
                     continue
-                win, lose = (o.vector, x) if gap > 0 else (x, o.vector)
-                diff = win - lose
-                # The seed's winner bonus, on a per-user scale: decisive gaps count more.
+                diff = (o.vector - x) if gap > 0 else (x - o.vector)  # the "reason": winner − loser
+                # The seed's winner bonus, on a per-user scale: decisive gaps count more,
+                # but never more than 1 (a walk-away is clipped, not a landslide).
                 bonus = 1.0 - math.exp(-abs(gap) / gap_mean)
                 gap_mean = 0.9 * gap_mean + 0.1 * abs(gap)
-                if target is not None:
-                    margin = float(np.dot(target, diff))
-                    # Held-out check of the target, on pairs it tells apart clearly (two
-                    # items equally near it are a coin flip whatever its quality).
+                if w is not None:
+                    margin = float(np.dot(w, diff))
+                    # Held-out check of the direction, on pairs it tells apart clearly.
                     if abs(margin) > ACC_MARGIN:
                         acc = ACC_DECAY * acc + (1 - ACC_DECAY) * (1.0 if margin > 0 else 0.0)
                         checks += 1
                     pull = 1.0 / (1.0 + math.exp(BT_SCALE * margin))  # -dloss/dmargin
                 else:
                     pull = 0.5
-                # Pull toward the winner's location more than away from the loser's:
-                # the target stays among items (a place in CLIP space the gap report can
-                # read), where a sum of differences would drift off into directions no
-                # image occupies.
-                if target is not None:
-                    grad += bonus * pull * ((win - target) - REPEL * (lose - target))
-                else:
-                    grad += bonus * pull * diff
+                reason += bonus * pull * diff
                 pairs += 1
+            if pairs:
+                # Each new view brings one unit of evidence, shared among its pairs: one
+                # outlier cannot outvote the window by winning every pair in it.
+                grad += reason / pairs
+                informative += 1
             window.append((o.vector, o.z))
+            self._try_elites(elites, o)
+            if o.z > LIKED_Z:
+                lw = LOC_DECAY * lw + (o.z - LIKED_Z)
+                loc = LOC_DECAY * loc + (o.z - LIKED_Z) * o.vector
+            else:
+                lw, loc = LOC_DECAY * lw, LOC_DECAY * loc
         window = window[-WINDOW:]
-
-        if target is None:
-            # First signal: aim at the views weighted by how much they were liked.
+        if lw > 0:
+            d.update(loc=encode_unit_i8(loc.astype(np.float32)), lw=round(lw, 4),
+                     ln=round(float(np.linalg.norm(loc)), 5))
+        d["el"] = [[encode_unit_i8(v), round(sc, 3), k] for v, sc, k in elites]
+        if informative:
+            w = self._step(d, w, grad, centre)
+        if w is not None:
+            state.target = self._aim(state, w, centre, kappa)
+        elif state.target is None:
+            # No pair yet: aim at the views weighted by how much they were liked.
             zs = np.asarray([z for _, z in window])
-            w = np.exp(zs - zs.max())
-            target = unit(np.sum(w[:, None] * np.stack([x for x, _ in window]), axis=0))
-        if pairs:
-            target = self._step(d, target, grad, pairs)
-        state.target = target
+            ws = np.exp(zs - zs.max())
+            state.target = unit(np.sum(ws[:, None] * np.stack([x for x, _ in window]), axis=0))
         d["win"] = [[encode_unit_i8(x), round(z, 3)] for x, z in window]
         d["acc"] = round(acc, 4)
         d["checks"] = int(d.get("checks", 0)) + checks
         d["gap"] = round(gap_mean, 4)
 
-    def _step(self, d: dict[str, Any], target: Vector, grad: np.ndarray, pairs: int) -> Vector:
-        # Summed over pairs: consistent evidence adds up, noise pairs partly cancel, so the
-        # step's size itself carries the signal-to-noise ratio (per-coordinate Adam would
-        # normalise it away, which is what sends the seed wandering).
-        g_tan = grad - np.dot(grad, target) * target  # only the tangent part moves a unit vector
-        m = decode_f16(str(d["m"])).astype(np.float64) if "m" in d else np.zeros_like(g_tan)
-        m = BETA1 * m + (1 - BETA1) * g_tan
+    @staticmethod
+    def _try_elites(elites: list[list[Any]], o: Scored) -> None:
+        """Confirm or drop: a view near a standout is a test of it; a new standout joins
+        (its own score capped, so one walk-away needs a confirmation to stay)."""
+        near = [i for i, (v, _, _) in enumerate(elites) if float(v @ o.vector) >= ELITE_COS]
+        for i in near:
+            elites[i][1] = (1 - ELITE_RATE) * elites[i][1] + ELITE_RATE * o.z
+            elites[i][2] += 1
+        if not near and o.z >= ELITE_Z:
+            elites.append([o.vector, min(o.z, ELITE_CAP), 0])
+        elites[:] = [e for e in elites if e[1] >= ELITE_DROP]
+        elites.sort(key=lambda e: -e[1])
+        del elites[ELITES:]
+
+    def _step(self, d: dict[str, Any], w: Vector | None, grad: np.ndarray, centre: Vector
+              ) -> Vector:
+        """Adam with a *scalar* second moment on the unit direction: the step is an angle
+        of about lr·(signal-to-noise), consistent reasons add up, noisy ones cancel, and
+        per-coordinate scaling (what sends the seed wandering) never happens."""
+        g = grad - np.dot(grad, centre) * centre  # the common direction says nothing of taste
+        m = (decode_unit_i8(str(d["m"])).astype(np.float64) * float(d.get("mn", 0.0))
+             if "m" in d else np.zeros_like(g))
+        v = float(d.get("v", 0.0))
         n = float(d.get("n", 0.0)) + 1.0
-        lr = LR_END + (LR_START - LR_END) * 0.5 ** (n / LR_HALF_LIFE)
-        step = lr * m
-        norm = float(np.linalg.norm(step))
-        if norm > MAX_STEP:  # an angle of MAX_STEP radians at most
-            step *= MAX_STEP / norm
-        new = unit(target + step.astype(np.float32))
-        m = m - np.dot(m, new) * new  # carry momentum onto the new tangent plane
-        d.update(m=encode_f16(m.astype(np.float32)), n=n)
+        m = BETA1 * m + (1 - BETA1) * g
+        v = BETA2 * v + (1 - BETA2) * float(np.dot(g, g))
+        m_hat = m / (1 - BETA1**n)
+        v_hat = v / (1 - BETA2**n)
+        if w is None:
+            new = unit(m_hat.astype(np.float32))
+        else:
+            lr = max(LR_END, LR_START / math.sqrt(1.0 + (n - 1.0) / LR_DECAY))
+            step = lr * m_hat / (math.sqrt(v_hat) + 1e-12)
+            new = unit(w + step.astype(np.float32))
+        new = unit(new - float(np.dot(new, centre)) * centre)
+        d.update(w=encode_unit_i8(new), m=encode_unit_i8(m.astype(np.float32)),
+                 mn=float(f"{np.linalg.norm(m):.6g}"), v=float(f"{v:.6g}"), n=n)
         return new
 
     def seed(self, state: UserState, vectors: Sequence[Vector]) -> None:
         super().seed(state, vectors)
-        # A warm start is a hint, not evidence: confidence still has to be earned.
+        # A warm start is a hint, not evidence: it sets the direction, confidence still has
+        # to be earned.
+        if state.target is not None:
+            centre, _ = self.centre(vectors)
+            w = state.target - float(np.dot(state.target, centre)) * centre
+            if float(np.linalg.norm(w)) > 1e-6:
+                state.data["w"] = encode_unit_i8(unit(w))
 
     # --- choosing ------------------------------------------------------------------------
     def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
         if limit <= 0:
             return []
-        avoid = [x for x, _ in self._window(state)]
+        window = self._window(state)
+        avoid = [x for x, _ in window]
+        self.centre(avoid)  # warm the shared estimate here, so feedback never pays for it
         target = state.target
         if target is None:  # cold start: cover the corpus
             return [h for h, _ in self.spread_items(limit, exclude, avoid)]
@@ -177,16 +277,14 @@ class SumoPolicy(Policy):
         share = EXPLORE_MAX - (EXPLORE_MAX - EXPLORE_MIN) * c
         n_explore = int(np.floor(limit * share + self.rng.random()))
         n_exploit = max(1, limit - n_explore)
-        exploit: list[Hit] = []
-        window = self._window(state)
-        best_x, best_z = max(window, key=lambda w: w[1]) if window else (target, 0.0)
-        if best_z >= VERIFY_Z and float(best_x @ target) < VERIFY_COS and n_exploit > 1:
-            # A standout view the target has not caught up with yet: show its nearest
-            # neighbour. A second long dwell confirms the region; a short one was noise.
-            exploit += self.store.search(best_x, 1, exclude=exclude)
+        taken: set[str] = set()
+        # Standouts first: the nearest unseen neighbour of each confirms or drops it, and
+        # several interests each keep a foothold the single target would average away.
+        elites = self._elites(state)[: max(0, n_exploit - 1)]
+        exploit = self.nearest_distinct([e[0] for e in elites], exclude, taken)
         exploit += self.store.search_mmr(
             target, n_exploit - len(exploit), diversity=MMR_DIVERSITY,
-            candidates=max(20, 4 * n_exploit), exclude=set(exclude) | {h.id for h in exploit})
+            candidates=max(20, 4 * n_exploit), exclude=set(exclude) | taken)
         taken = {h.id for h in exploit}
         n_explore = limit - len(exploit)
         if n_explore <= 0:

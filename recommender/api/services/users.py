@@ -160,6 +160,9 @@ class UserRepository:
     def recommend(self, user_id: str, limit: int, policy: str | None) -> tuple[list[Hit], str]:
         if policy is not None and policy not in self.engine.policy_names:
             raise UnknownPolicy(policy, list(self.engine.policy_names))
+        if self.store.spec() is None:
+            # Nothing indexed yet: nothing to show, and no user document to create.
+            return [], policy or self.engine.default_policy
 
         def change(record: UserRecord) -> tuple[tuple[list[Hit], str], bool]:
             hits = self.engine.recommend(record.state, limit, policy)

@@ -357,6 +357,7 @@ def test_text_features_start_once_a_collection_appears(tiny_embedder: Any, tmp_p
         ready = client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["store"] == "empty"
         assert client.get("/v1/users/early/recommendations").json()["items"] == []
+        error(client.get("/v1/users/early"), 404, "not_found")  # nothing stored for nothing
         store.ensure_collection(tiny_embedder.spec())
         store.upsert([Item(f"t{i}", vector=tiny_embedder.encode_texts([f"thing {i}"])[0])
                       for i in range(5)])
