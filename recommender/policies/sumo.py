@@ -53,9 +53,7 @@ WINDOW = 10  # recent views each new view is compared with
 MIN_GAP = 0.5  # dwell-score gaps below this are noise, not preference
 BT_SCALE = 8.0  # logistic loss sharpness on cosine differences (CLIP margins are ~0.1-0.3)
 BETA1, BETA2 = 0.7, 0.9  # momentum and (scalar) second-moment decays
-LR_START = 0.6  # radians per step while nothing is known...
-LR_DECAY = 4.0  # ...falling as 1/sqrt(1 + steps / LR_DECAY)...
-LR_END = 0.06  # ...down to this (never zero: tastes drift)
+W_DECAY = 0.95  # per step: the accumulated reasons' memory (~20 steps)
 REACH_STEPS = 2.0  # informative steps until the target is halfway out to the items' cone
 ACC_DECAY = 0.85  # memory of the held-out pair accuracy
 EXPLORE_MIN, EXPLORE_MAX = 0.1, 0.5  # share of a batch that explores, by confidence
@@ -73,6 +71,7 @@ ELITE_CAP = 1.5  # ...counted at most this much before any confirmation
 ELITE_COS = 0.8  # a later view this close to it is a test of it
 ELITE_RATE = 0.5  # weight of each test
 ELITE_DROP = 0.3  # below this it was noise: dropped
+ELITE_AIM = 1.0
 CENTRE_SAMPLE = 256  # random items that estimate the corpus' common direction
 CENTRE_SEED = 20240601  # the same sample for every user and replica
 CENTRE_TTL_S = 600.0  # re-estimated this often (the collection grows)
@@ -119,27 +118,36 @@ class SumoPolicy(Policy):
 
     @staticmethod
     def _direction(state: UserState) -> Vector | None:
-        return decode_unit_i8(str(state.data["w"])) if "w" in state.data else None
+        return decode_unit_i8(str(state.data["W"])) if "W" in state.data else None
 
     @staticmethod
     def _elites(state: UserState) -> list[list[Any]]:
         """Standout views still on trial: [vector, score, tests]."""
         return [[decode_unit_i8(v), float(sc), int(k)] for v, sc, k in state.data.get("el", [])]
 
-    def _aim(self, state: UserState, w: Vector, centre: Vector, kappa: float) -> Vector:
-        """Target = the centre pushed along the learned direction, out to the items' cone
-        (cos(t, centre) = the items' own cosine to it) as evidence accumulates. On the cone,
-        nearest-to-the-target is highest-along-the-direction, and the point can lie where
-        no item is (what the gap report needs)."""
-        steps = float(state.data.get("n", 0.0))
-        reach = 1.0 - 0.5 ** (steps / REACH_STEPS)
-        if "loc" in state.data and float(state.data.get("lw", 0.0)) > 0:
-            # Where the liked views are (their weighted mean: noise averages out, it sits
-            # inside the cone like a cluster centre), turned by the learned reasons.
-            loc = decode_unit_i8(str(state.data["loc"]))
-            return unit(unit(loc) + REASON_MIX * reach * w)
-        alpha = math.sqrt(1.0 / kappa**2 - 1.0) * reach
-        return unit(centre + alpha * w)
+    def _aim(self, state: UserState, w: Vector | None, centre: Vector, kappa: float,
+             elites: Sequence[list[Any]]) -> Vector:
+        """Where the evidence says the taste is, turned by the learned reasons.
+
+        The base is the confirmed standouts (a region whose neighbours were also watched
+        long is real; one long view alone is often noise), else the mean of the liked
+        views, else the centre. The learned direction turns it by as much as its held-out
+        accuracy earns; with no base, the centre is pushed along the direction out to the
+        items' cone, so the point can lie where no item is (what the gap report needs)."""
+        conf = self.confidence(state)
+        weights = [ELITE_AIM * max(sc - ELITE_DROP, 0.0) * (1.0 + k) for _, sc, k in elites]
+        if sum(weights) > 0:
+            base = unit(np.sum([wt * v for wt, (v, _, _) in zip(weights, elites, strict=True)],
+                               axis=0))
+        elif "loc" in state.data and float(state.data.get("lw", 0.0)) > 0:
+            base = unit(decode_unit_i8(str(state.data["loc"])))
+        elif w is not None:
+            steps = float(state.data.get("n", 0.0))
+            alpha = math.sqrt(1.0 / kappa**2 - 1.0) * (1.0 - 0.5 ** (steps / REACH_STEPS))
+            return unit(centre + alpha * w)
+        else:
+            return centre
+        return base if w is None else unit(base + REASON_MIX * conf * w)
 
     # --- learning ------------------------------------------------------------------------
     def update(self, state: UserState, batch: Sequence[Scored]) -> None:
@@ -201,8 +209,8 @@ class SumoPolicy(Policy):
         d["el"] = [[encode_unit_i8(v), round(sc, 3), k] for v, sc, k in elites]
         if informative:
             w = self._step(d, w, grad, centre)
-        if w is not None:
-            state.target = self._aim(state, w, centre, kappa)
+        if w is not None or elites or lw > 0:
+            state.target = self._aim(state, w, centre, kappa, elites)
         elif state.target is None:
             # No pair yet: aim at the views weighted by how much they were liked.
             zs = np.asarray([z for _, z in window])
@@ -241,15 +249,17 @@ class SumoPolicy(Policy):
         v = BETA2 * v + (1 - BETA2) * float(np.dot(g, g))
         m_hat = m / (1 - BETA1**n)
         v_hat = v / (1 - BETA2**n)
-        if w is None:
-            new = unit(m_hat.astype(np.float32))
-        else:
-            lr = max(LR_END, LR_START / math.sqrt(1.0 + (n - 1.0) / LR_DECAY))
-            step = lr * m_hat / (math.sqrt(v_hat) + 1e-12)
-            new = unit(w + step.astype(np.float32))
-        new = unit(new - float(np.dot(new, centre)) * centre)
-        d.update(w=encode_unit_i8(new), m=encode_unit_i8(m.astype(np.float32)),
-                 mn=float(f"{np.linalg.norm(m):.6g}"), v=float(f"{v:.6g}"), n=n)
+        # The reasons accumulate (unnormalised): each step adds about one unit, so a step's
+        # share of the direction falls as evidence grows (a decaying step for free), and a
+        # slow fade of the sum keeps it able to follow a taste that drifts.
+        acc_w = (decode_unit_i8(str(d["W"])).astype(np.float64) * float(d.get("Wn", 0.0))
+                 if "W" in d else (np.zeros_like(g) if w is None else w.astype(np.float64)))
+        acc_w = W_DECAY * acc_w + m_hat / (math.sqrt(v_hat) + 1e-12)
+        acc_w -= float(np.dot(acc_w, centre)) * centre
+        new = unit(acc_w.astype(np.float32))
+        d.update(W=encode_unit_i8(new), Wn=float(f"{np.linalg.norm(acc_w):.6g}"),
+                 m=encode_unit_i8(m.astype(np.float32)), mn=float(f"{np.linalg.norm(m):.6g}"),
+                 v=float(f"{v:.6g}"), n=n)
         return new
 
     def seed(self, state: UserState, vectors: Sequence[Vector]) -> None:
@@ -260,7 +270,7 @@ class SumoPolicy(Policy):
             centre, _ = self.centre(vectors)
             w = state.target - float(np.dot(state.target, centre)) * centre
             if float(np.linalg.norm(w)) > 1e-6:
-                state.data["w"] = encode_unit_i8(unit(w))
+                state.data.update(W=encode_unit_i8(unit(w)), Wn=1.0)
 
     # --- choosing ------------------------------------------------------------------------
     def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:

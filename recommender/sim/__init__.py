@@ -1,0 +1,1 @@
+"""Simulator: CLIP-like synthetic corpora and simulated users with a hidden taste."""
