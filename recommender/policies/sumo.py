@@ -14,76 +14,66 @@ normalised CLIP space the seed wanders at chance. It is kept to show exactly tha
 - dwell is scored per user, robustly (``recommender.dwell``), so gaps mean the same for a
   slow reader and a fast scroller, and outliers cannot dominate;
 - every new view is paired with each view in a recent window (not just the previous
-  one), with a pairwise logistic (Bradley–Terry) loss, so pairs the target already orders
-  correctly stop pulling and surprises pull hardest; the seed's winner bonus weights pairs
-  by how decisive their gap is;
-- Adam-style momentum on the tangent plane with a *scalar* second moment, so a step is an
-  angle (radians) that shrinks as evidence accumulates; the target stays on the sphere;
+  one; inside pairs scores are clipped at ±2, so one walk-away or flick cannot win or lose
+  every pair it enters by a landslide), with a pairwise logistic (Bradley–Terry) loss,
+  so pairs the target already orders correctly stop pulling and surprises pull hardest;
+  the seed's winner bonus weights pairs by how decisive their gap is;
+- momentum on the tangent plane and one step size for all coordinates (no per-coordinate
+  scaling), decaying with evidence from 0.12 to 0.015 per unit of summed pair gradient, so
+  the target settles instead of jittering; it stays on the sphere;
 - confidence is the target's own held-out accuracy on new pairs (judged before learning
   from them): it sets how much of each batch exploits and how far exploration is pulled
   toward the target, and it falls when the taste drifts, so exploration comes back;
 - exploration is deliberate: farthest-point picks over random pools (covers the corpus
   instead of re-sampling the biggest clusters), slerped toward the target; exploitation
   uses Qdrant's MMR query, so one batch is never five near-duplicates.
-State: target (f32), momentum (f16), a 12-view window (int8), a few scalars: ~10 KB.
+State: target (f32), momentum (f16), a 12-view window (int8), a few scalars: ~13 KB.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
 
-from indexer.store.base import Hit, Store, Vector
+from indexer.store.base import Hit, Vector
 from recommender.policies.base import Policy, Scored, slerp
 from recommender.state import (
     UserState,
+    decode_f16,
     decode_f32,
     decode_unit_i8,
+    encode_f16,
     encode_f32,
     encode_unit_i8,
     unit,
 )
 
 # --- sumo ---------------------------------------------------------------------------------
-WINDOW = 10  # recent views each new view is compared with
+WINDOW = 12  # recent views each new view is compared with
+PAIR_Z = 2.0  # dwell scores beyond this count as this much in pairs
 MIN_GAP = 0.5  # dwell-score gaps below this are noise, not preference
 BT_SCALE = 8.0  # logistic loss sharpness on cosine differences (CLIP margins are ~0.1-0.3)
-BETA1, BETA2 = 0.7, 0.9  # momentum and (scalar) second-moment decays
-W_DECAY = 0.95  # per step: the accumulated reasons' memory (~20 steps)
-REACH_STEPS = 2.0  # informative steps until the target is halfway out to the items' cone
+BETA1 = 0.5  # momentum
+LR_START = 0.12  # step per unit of summed pair gradient while nothing is known...
+LR_END = 0.015  # ...down to this (never zero: tastes drift)
+LR_HALF_LIFE = 10.0  # informative updates until the step is halfway down
+MAX_STEP = 0.8  # radians
+REPEL = 0.3  # weight of moving away from a loser, relative to moving toward a winner
 ACC_DECAY = 0.85  # memory of the held-out pair accuracy
 EXPLORE_MIN, EXPLORE_MAX = 0.1, 0.5  # share of a batch that explores, by confidence
 ACC_MARGIN = 0.05  # pairs the target separates by less than this are not a test of it
 PULL_MIN, PULL_MAX = 0.25, 0.7  # how far explored items are slerped toward the target
-MMR_DIVERSITY = 0.25
+MMR_DIVERSITY = 0.1
 VERIFY_Z = 1.5  # a view this far above the user's norm deserves a second look nearby...
 VERIFY_COS = 0.9  # ...unless the target is already there
-LIKED_Z = 0.5  # views above this score count toward where the liked items are
-LOC_DECAY = 0.98  # per view: old likes fade (tastes drift)
-REASON_MIX = 0.5  # weight of the learned direction against the liked location
-ELITES = 3  # standout views kept on trial (several interests each keep one)
-ELITE_Z = 1.0  # a view this far above the user's norm becomes a standout...
-ELITE_CAP = 1.5  # ...counted at most this much before any confirmation
-ELITE_COS = 0.8  # a later view this close to it is a test of it
-ELITE_RATE = 0.5  # weight of each test
-ELITE_DROP = 0.3  # below this it was noise: dropped
-ELITE_AIM = 1.0
-CENTRE_SAMPLE = 256  # random items that estimate the corpus' common direction
-CENTRE_SEED = 20240601  # the same sample for every user and replica
-CENTRE_TTL_S = 600.0  # re-estimated this often (the collection grows)
 
 
 class SumoPolicy(Policy):
     name = "sumo"
-    description = "SUMO target optimiser (pairwise logistic reasons, scalar-Adam direction, cone)"
-
-    def __init__(self, store: Store, rng: np.random.Generator) -> None:
-        super().__init__(store, rng)
-        self._centre: tuple[float, Vector, float] | None = None  # (time, direction, cone cos)
+    description = "SUMO target optimiser (pairwise logistic, spherical Adam, confident exploration)"
 
     # --- state helpers -------------------------------------------------------------------
     @staticmethod
@@ -97,188 +87,93 @@ class SumoPolicy(Policy):
         checks = float(state.data.get("checks", 0))
         return float(np.clip((acc - 0.5) * 2.5, 0.0, 1.0) * (1.0 - math.exp(-checks / 6.0)))
 
-    def centre(self, fallback: Sequence[Vector]) -> tuple[Vector, float]:
-        """The collection's common direction (CLIP embeddings share one) and the cosine of
-        its items to it: the cone the items live on. Estimated from a fixed random sample,
-        shared by all users of this policy object, refreshed now and then."""
-        now = time.monotonic()
-        if self._centre is None or now - self._centre[0] > CENTRE_TTL_S:
-            hits = self.store.sample(CENTRE_SAMPLE, seed=CENTRE_SEED)
-            items = self.store.retrieve([h.id for h in hits], with_vectors=True) if hits else []
-            vs = [unit(it.vector) for it in items if it.vector is not None]
-            if len(vs) < 8:  # an (almost) empty collection: the user's own views will do
-                vs = [unit(v) for v in fallback]
-                if not vs:
-                    raise ValueError("no vectors to estimate the centre from")
-                mean = np.mean(np.stack(vs), axis=0)
-                return unit(mean), float(np.clip(np.linalg.norm(mean), 0.05, 0.999))
-            mean = np.mean(np.stack(vs), axis=0)
-            self._centre = (now, unit(mean), float(np.clip(np.linalg.norm(mean), 0.05, 0.999)))
-        return self._centre[1], self._centre[2]
-
-    @staticmethod
-    def _direction(state: UserState) -> Vector | None:
-        return decode_unit_i8(str(state.data["W"])) if "W" in state.data else None
-
-    @staticmethod
-    def _elites(state: UserState) -> list[list[Any]]:
-        """Standout views still on trial: [vector, score, tests]."""
-        return [[decode_unit_i8(v), float(sc), int(k)] for v, sc, k in state.data.get("el", [])]
-
-    def _aim(self, state: UserState, w: Vector | None, centre: Vector, kappa: float,
-             elites: Sequence[list[Any]]) -> Vector:
-        """Where the evidence says the taste is, turned by the learned reasons.
-
-        The base is the confirmed standouts (a region whose neighbours were also watched
-        long is real; one long view alone is often noise), else the mean of the liked
-        views, else the centre. The learned direction turns it by as much as its held-out
-        accuracy earns; with no base, the centre is pushed along the direction out to the
-        items' cone, so the point can lie where no item is (what the gap report needs)."""
-        conf = self.confidence(state)
-        weights = [ELITE_AIM * max(sc - ELITE_DROP, 0.0) * (1.0 + k) for _, sc, k in elites]
-        if sum(weights) > 0:
-            base = unit(np.sum([wt * v for wt, (v, _, _) in zip(weights, elites, strict=True)],
-                               axis=0))
-        elif "loc" in state.data and float(state.data.get("lw", 0.0)) > 0:
-            base = unit(decode_unit_i8(str(state.data["loc"])))
-        elif w is not None:
-            steps = float(state.data.get("n", 0.0))
-            alpha = math.sqrt(1.0 / kappa**2 - 1.0) * (1.0 - 0.5 ** (steps / REACH_STEPS))
-            return unit(centre + alpha * w)
-        else:
-            return centre
-        return base if w is None else unit(base + REASON_MIX * conf * w)
-
     # --- learning ------------------------------------------------------------------------
     def update(self, state: UserState, batch: Sequence[Scored]) -> None:
         if not batch:
             return
         d = state.data
         window = self._window(state)
-        centre, kappa = self.centre([o.vector for o in batch])
-        w = self._direction(state)
+        target = state.target
         dim = batch[0].vector.shape[0]
         grad = np.zeros(dim, dtype=np.float64)
         acc = float(d.get("acc", 0.5))
         gap_mean = float(d.get("gap", 1.0))
-        informative = 0
+        pairs = 0
         checks = 0
-        loc = (decode_unit_i8(str(d["loc"])).astype(np.float64) * float(d.get("ln", 0.0))
-               if "loc" in d else np.zeros(dim))
-        lw = float(d.get("lw", 0.0))
-        elites = self._elites(state)
         for o in batch:
-            reason = np.zeros(dim, dtype=np.float64)
-            pairs = 0
             for x, z in window:
-                gap = o.z - z
+                # Clipped again for pairs: a walk-away or a flick is one view, and must
+                # not outweigh a plain "watched longer" in every pair it enters.
+                gap = min(max(o.z, -PAIR_Z), PAIR_Z) - min(max(z, -PAIR_Z), PAIR_Z)
                 if abs(gap) < MIN_GAP:
                     continue
-                diff = (o.vector - x) if gap > 0 else (x - o.vector)  # the "reason": winner − loser
-                # The seed's winner bonus, on a per-user scale: decisive gaps count more,
-                # but never more than 1 (a walk-away is clipped, not a landslide).
+                win, lose = (o.vector, x) if gap > 0 else (x, o.vector)
+                diff = win - lose
+                # The seed's winner bonus, on a per-user scale: decisive gaps count more.
                 bonus = 1.0 - math.exp(-abs(gap) / gap_mean)
                 gap_mean = 0.9 * gap_mean + 0.1 * abs(gap)
-                if w is not None:
-                    margin = float(np.dot(w, diff))
-                    # Held-out check of the direction, on pairs it tells apart clearly.
+                if target is not None:
+                    margin = float(np.dot(target, diff))
+                    # Held-out check of the target, on pairs it tells apart clearly (two
+                    # items equally near it are a coin flip whatever its quality).
                     if abs(margin) > ACC_MARGIN:
                         acc = ACC_DECAY * acc + (1 - ACC_DECAY) * (1.0 if margin > 0 else 0.0)
                         checks += 1
                     pull = 1.0 / (1.0 + math.exp(BT_SCALE * margin))  # -dloss/dmargin
                 else:
                     pull = 0.5
-                reason += bonus * pull * diff
+                # Pull toward the winner's location more than away from the loser's:
+                # the target stays among items (a place in CLIP space the gap report can
+                # read), where a sum of differences would drift off into directions no
+                # image occupies.
+                if target is not None:
+                    grad += bonus * pull * ((win - target) - REPEL * (lose - target))
+                else:
+                    grad += bonus * pull * diff
                 pairs += 1
-            if pairs:
-                # Each new view brings one unit of evidence, shared among its pairs: one
-                # outlier cannot outvote the window by winning every pair in it.
-                grad += reason / pairs
-                informative += 1
             window.append((o.vector, o.z))
-            self._try_elites(elites, o)
-            if o.z > LIKED_Z:
-                lw = LOC_DECAY * lw + (o.z - LIKED_Z)
-                loc = LOC_DECAY * loc + (o.z - LIKED_Z) * o.vector
-            else:
-                lw, loc = LOC_DECAY * lw, LOC_DECAY * loc
         window = window[-WINDOW:]
-        if lw > 0:
-            d.update(loc=encode_unit_i8(loc.astype(np.float32)), lw=round(lw, 4),
-                     ln=round(float(np.linalg.norm(loc)), 5))
-        d["el"] = [[encode_unit_i8(v), round(sc, 3), k] for v, sc, k in elites]
-        if informative:
-            w = self._step(d, w, grad, centre)
-        if w is not None or elites or lw > 0:
-            state.target = self._aim(state, w, centre, kappa, elites)
-        elif state.target is None:
-            # No pair yet: aim at the views weighted by how much they were liked.
+
+        if target is None:
+            # First signal: aim at the views weighted by how much they were liked.
             zs = np.asarray([z for _, z in window])
-            ws = np.exp(zs - zs.max())
-            state.target = unit(np.sum(ws[:, None] * np.stack([x for x, _ in window]), axis=0))
+            w = np.exp(zs - zs.max())
+            target = unit(np.sum(w[:, None] * np.stack([x for x, _ in window]), axis=0))
+        if pairs:
+            target = self._step(d, target, grad, pairs)
+        state.target = target
         d["win"] = [[encode_unit_i8(x), round(z, 3)] for x, z in window]
         d["acc"] = round(acc, 4)
         d["checks"] = int(d.get("checks", 0)) + checks
         d["gap"] = round(gap_mean, 4)
 
-    @staticmethod
-    def _try_elites(elites: list[list[Any]], o: Scored) -> None:
-        """Confirm or drop: a view near a standout is a test of it; a new standout joins
-        (its own score capped, so one walk-away needs a confirmation to stay)."""
-        near = [i for i, (v, _, _) in enumerate(elites) if float(v @ o.vector) >= ELITE_COS]
-        for i in near:
-            elites[i][1] = (1 - ELITE_RATE) * elites[i][1] + ELITE_RATE * o.z
-            elites[i][2] += 1
-        if not near and o.z >= ELITE_Z:
-            elites.append([o.vector, min(o.z, ELITE_CAP), 0])
-        elites[:] = [e for e in elites if e[1] >= ELITE_DROP]
-        elites.sort(key=lambda e: -e[1])
-        del elites[ELITES:]
-
-    def _step(self, d: dict[str, Any], w: Vector | None, grad: np.ndarray, centre: Vector
-              ) -> Vector:
-        """Adam with a *scalar* second moment on the unit direction: the step is an angle
-        of about lr·(signal-to-noise), consistent reasons add up, noisy ones cancel, and
-        per-coordinate scaling (what sends the seed wandering) never happens."""
-        g = grad - np.dot(grad, centre) * centre  # the common direction says nothing of taste
-        m = (decode_unit_i8(str(d["m"])).astype(np.float64) * float(d.get("mn", 0.0))
-             if "m" in d else np.zeros_like(g))
-        v = float(d.get("v", 0.0))
+    def _step(self, d: dict[str, Any], target: Vector, grad: np.ndarray, pairs: int) -> Vector:
+        # Summed over pairs: consistent evidence adds up, noise pairs partly cancel, so the
+        # step's size itself carries the signal-to-noise ratio (per-coordinate Adam would
+        # normalise it away, which is what sends the seed wandering).
+        g_tan = grad - np.dot(grad, target) * target  # only the tangent part moves a unit vector
+        m = decode_f16(str(d["m"])).astype(np.float64) if "m" in d else np.zeros_like(g_tan)
+        m = BETA1 * m + (1 - BETA1) * g_tan
         n = float(d.get("n", 0.0)) + 1.0
-        m = BETA1 * m + (1 - BETA1) * g
-        v = BETA2 * v + (1 - BETA2) * float(np.dot(g, g))
-        m_hat = m / (1 - BETA1**n)
-        v_hat = v / (1 - BETA2**n)
-        # The reasons accumulate (unnormalised): each step adds about one unit, so a step's
-        # share of the direction falls as evidence grows (a decaying step for free), and a
-        # slow fade of the sum keeps it able to follow a taste that drifts.
-        acc_w = (decode_unit_i8(str(d["W"])).astype(np.float64) * float(d.get("Wn", 0.0))
-                 if "W" in d else (np.zeros_like(g) if w is None else w.astype(np.float64)))
-        acc_w = W_DECAY * acc_w + m_hat / (math.sqrt(v_hat) + 1e-12)
-        acc_w -= float(np.dot(acc_w, centre)) * centre
-        new = unit(acc_w.astype(np.float32))
-        d.update(W=encode_unit_i8(new), Wn=float(f"{np.linalg.norm(acc_w):.6g}"),
-                 m=encode_unit_i8(m.astype(np.float32)), mn=float(f"{np.linalg.norm(m):.6g}"),
-                 v=float(f"{v:.6g}"), n=n)
+        lr = LR_END + (LR_START - LR_END) * 0.5 ** (n / LR_HALF_LIFE)
+        step = lr * m
+        norm = float(np.linalg.norm(step))
+        if norm > MAX_STEP:  # an angle of MAX_STEP radians at most
+            step *= MAX_STEP / norm
+        new = unit(target + step.astype(np.float32))
+        m = m - np.dot(m, new) * new  # carry momentum onto the new tangent plane
+        d.update(m=encode_f16(m.astype(np.float32)), n=n)
         return new
 
     def seed(self, state: UserState, vectors: Sequence[Vector]) -> None:
         super().seed(state, vectors)
-        # A warm start is a hint, not evidence: it sets the direction, confidence still has
-        # to be earned.
-        if state.target is not None:
-            centre, _ = self.centre(vectors)
-            w = state.target - float(np.dot(state.target, centre)) * centre
-            if float(np.linalg.norm(w)) > 1e-6:
-                state.data.update(W=encode_unit_i8(unit(w)), Wn=1.0)
+        # A warm start is a hint, not evidence: confidence still has to be earned.
 
     # --- choosing ------------------------------------------------------------------------
     def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
         if limit <= 0:
             return []
-        window = self._window(state)
-        avoid = [x for x, _ in window]
-        self.centre(avoid)  # warm the shared estimate here, so feedback never pays for it
+        avoid = [x for x, _ in self._window(state)]
         target = state.target
         if target is None:  # cold start: cover the corpus
             return [h for h, _ in self.spread_items(limit, exclude, avoid)]
@@ -287,14 +182,16 @@ class SumoPolicy(Policy):
         share = EXPLORE_MAX - (EXPLORE_MAX - EXPLORE_MIN) * c
         n_explore = int(np.floor(limit * share + self.rng.random()))
         n_exploit = max(1, limit - n_explore)
-        taken: set[str] = set()
-        # Standouts first: the nearest unseen neighbour of each confirms or drops it, and
-        # several interests each keep a foothold the single target would average away.
-        elites = self._elites(state)[: max(0, n_exploit - 1)]
-        exploit = self.nearest_distinct([e[0] for e in elites], exclude, taken)
+        exploit: list[Hit] = []
+        window = self._window(state)
+        best_x, best_z = max(window, key=lambda w: w[1]) if window else (target, 0.0)
+        if best_z >= VERIFY_Z and float(best_x @ target) < VERIFY_COS and n_exploit > 1:
+            # A standout view the target has not caught up with yet: show its nearest
+            # neighbour. A second long dwell confirms the region; a short one was noise.
+            exploit += self.store.search(best_x, 1, exclude=exclude)
         exploit += self.store.search_mmr(
             target, n_exploit - len(exploit), diversity=MMR_DIVERSITY,
-            candidates=max(20, 4 * n_exploit), exclude=set(exclude) | taken)
+            candidates=max(20, 4 * n_exploit), exclude=set(exclude) | {h.id for h in exploit})
         taken = {h.id for h in exploit}
         n_explore = limit - len(exploit)
         if n_explore <= 0:
