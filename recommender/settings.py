@@ -12,6 +12,7 @@ class Settings(CorpusSettings):
     api_key: str | None = Field(default=None, description="Bearer key for user endpoints")
     admin_key: str | None = Field(default=None, description="Bearer key for indexing and reports")
     policy: str = "sumo"  # deployment default; a request may name another (A/B tests)
+    seed: int | None = None  # policies' random seed: set it for reproducible simulations
     max_events_per_request: int = 256
     max_limit: int = 100
     max_body_bytes: int = 1_000_000

@@ -7,6 +7,7 @@ replicas can serve the same users. Blocking store and model calls run in the thr
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -48,7 +49,7 @@ def build_context(
     settings: Settings, store: Store, metrics: Metrics, embedder: TextEmbedder | None = None
 ) -> AppContext:
     """Everything the handlers use, over an open store (blocking: loads the model)."""
-    engine = Engine(store, default_policy=settings.policy)
+    engine = Engine(store, default_policy=settings.policy, seed=settings.seed)
     text = TextEncoder(settings, store, embedder)
     repo = UserRepository(store, engine)
     return AppContext(
@@ -94,6 +95,12 @@ def create_app(
             _open_and_build, settings, store, metrics, embedder
         )
         app.state.sumo = context
+        # Everything loaded so far (store client, models, modules) lives as long as the
+        # process. Moving it out of the collector's reach keeps each full collection from
+        # re-walking it: ~30 ms per walk measured here without torch, far more with it,
+        # and every request in flight waits for it.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -39,7 +39,10 @@ def users_for(corpus: SyntheticCorpus) -> list[SimUser]:
 def use_the_service(tmp: Path, corpus: SyntheticCorpus) -> EdgeStore:
     store = EdgeStore(tmp / "data")
     load_corpus(store, corpus)
-    settings = Settings(data=tmp / "data", qdrant_url=None, api_key=None, admin_key=None)
+    # Seeded: the no-holes check is a statement about one reproducible run (unseeded, about
+    # one run in twelve shows a borderline false gap; see docs/gaps.md).
+    settings = Settings(data=tmp / "data", qdrant_url=None, api_key=None, admin_key=None,
+                        seed=0)
     rng = np.random.default_rng(0)
     with TestClient(create_app(settings, store=store)) as client:
         for i, user in enumerate(users_for(corpus)):
