@@ -67,15 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the command. Errors propagate; ``main`` reports them."""
+    args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    return int(args.func(args, settings_from(args)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     try:
-        return int(args.func(args, settings_from(args)))
+        return run(argv)
     except SumoError as exc:
         print(f"sumo: error: {exc}", file=sys.stderr)
         return 2

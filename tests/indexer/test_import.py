@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -11,19 +10,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from indexer import commands
 from indexer.errors import CollectionMismatch
 from indexer.importer import ImportFailed
 from indexer.store.edge import EdgeStore
-from sumo.cli import common_options, settings_from
+from sumo.cli import run
 
 
 def sumo(*argv: str) -> int:
-    """Run a corpus command the way ``sumo`` does, with only this package's commands."""
-    parser = argparse.ArgumentParser(prog="sumo")
-    commands.register(parser.add_subparsers(dest="command", required=True), [common_options()])
-    args = parser.parse_args(argv)
-    return int(args.func(args, settings_from(args)))
+    return run(argv)
 
 
 def _vectors(n: int, d: int, seed: int = 0) -> np.ndarray:

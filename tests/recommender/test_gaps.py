@@ -3,7 +3,6 @@ tmp folder), and the three surfaces (CLI, API, page) showing the same regions.""
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from collections.abc import Sequence
@@ -16,7 +15,6 @@ from fastapi.testclient import TestClient
 from indexer.store.base import Store
 from indexer.store.edge import EdgeStore
 from recommender.api.app import create_app
-from recommender.commands import gaps as gaps_command
 from recommender.gaps.cluster import cluster_targets
 from recommender.gaps.demand import DemandOptions, demand_from_states, user_weights
 from recommender.gaps.describe import ConceptKind, load_concepts
@@ -26,7 +24,7 @@ from recommender.gaps.supply import SupplyOptions, calibrate, measure, onto_shel
 from recommender.settings import Settings
 from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
 from recommender.state import UserState
-from sumo.cli import common_options, settings_from
+from sumo.cli import run as sumo
 
 DIM = 64
 HOLE = 4
@@ -177,15 +175,6 @@ def test_vocabulary_is_shipped_deduplicated_and_large() -> None:
 
 
 # --- surfaces: CLI, API and page show the same regions -----------------------------------------
-def sumo(argv: list[str]) -> int:
-    """``sumo <argv>`` through the real dispatcher pieces, with only the gaps commands."""
-    parser = argparse.ArgumentParser(prog="sumo")
-    gaps_command.register(parser.add_subparsers(dest="command", required=True),
-                          [common_options()])
-    args = parser.parse_args(argv)
-    return int(args.func(args, settings_from(args)))
-
-
 def test_cli_api_and_page_show_the_same_regions(
     tmp_path: Path, corpus: SyntheticCorpus, capsys: pytest.CaptureFixture[str]
 ) -> None:

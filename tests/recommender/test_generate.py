@@ -4,7 +4,6 @@ SDXL pipeline built here from small configs (no download), through the same func
 
 from __future__ import annotations
 
-import argparse
 import json
 import string
 from pathlib import Path
@@ -17,12 +16,11 @@ from indexer.errors import WeightsMissing
 from indexer.ingest import index_into
 from indexer.settings import CorpusSettings
 from indexer.store.edge import EdgeStore
-from recommender.commands import gaps as gaps_command
 from recommender.gaps import generate as gen
 from recommender.gaps.report import GapOptions, build_report
 from recommender.gaps.supply import SupplyOptions
 from recommender.state import UserState
-from sumo.cli import common_options, settings_from
+from sumo.cli import run as sumo
 
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
@@ -155,12 +153,6 @@ def test_fill_closes_the_loop(indexed: Path, tiny_settings: CorpusSettings, tiny
         assert set(r.to_dict()) >= {"region", "filled", "best_new", "nearest_before"}
 
 
-def sumo(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="sumo")
-    gaps_command.register(parser.add_subparsers(dest="command", required=True),
-                          [common_options()])
-    args = parser.parse_args(argv)
-    return int(args.func(args, settings_from(args)))
 
 
 def test_fill_gaps_command(indexed: Path, tiny_settings: CorpusSettings,
