@@ -173,7 +173,8 @@ class SumoPolicy(Policy):
     def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
         if limit <= 0:
             return []
-        avoid = [x for x, _ in self._window(state)]
+        window = self._window(state)  # int8 + base64: decode once per request
+        avoid = [x for x, _ in window]
         target = state.target
         if target is None:  # cold start: cover the corpus
             return [h for h, _ in self.spread_items(limit, exclude, avoid)]
@@ -183,7 +184,6 @@ class SumoPolicy(Policy):
         n_explore = int(np.floor(limit * share + self.rng.random()))
         n_exploit = max(1, limit - n_explore)
         exploit: list[Hit] = []
-        window = self._window(state)
         best_x, best_z = max(window, key=lambda w: w[1]) if window else (target, 0.0)
         if best_z >= VERIFY_Z and float(best_x @ target) < VERIFY_COS and n_exploit > 1:
             # A standout view the target has not caught up with yet: show its nearest
