@@ -13,6 +13,7 @@ the same corpus and users, what bounds that:
 
     python benchmarks/bench_gap_ceiling.py                  # sumo, rocchio
     python benchmarks/bench_gap_ceiling.py --policies sumo,qdrant-recommend-best
+    python benchmarks/bench_gap_ceiling.py --dim 512          # CLIP's width: further still
 """
 
 from __future__ import annotations
@@ -77,10 +78,11 @@ def learned_targets(
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--policies", default="sumo,rocchio")
+    ap.add_argument("--dim", type=int, default=DIM, help="64 as in the test; CLIP's 512 too")
     args = ap.parse_args()
-    corpus = make_corpus(N_ITEMS, dim=DIM, clusters=CLUSTERS, seed=1, holes=HOLES)
+    corpus = make_corpus(N_ITEMS, dim=args.dim, clusters=CLUSTERS, seed=1, holes=HOLES)
     users = make_users("niche", corpus, PER_HOLE * len(HOLES), seed=5, clusters=list(HOLES))
-    print(f"{N_ITEMS} items, {DIM}-d, {CLUSTERS} clusters, holes {HOLES}; {len(users)} users "
+    print(f"{N_ITEMS} items, {args.dim}-d, {CLUSTERS} clusters, holes {HOLES}; {len(users)} users "
           f"with tastes in the holes, {IMPRESSIONS} impressions each; the report needs 0.9")
     geometry(corpus)
     folder = Path(tempfile.mkdtemp(prefix="sumo-gap-ceiling-"))
