@@ -486,7 +486,7 @@ def _embed_all(
         vectors: dict[str, Any] = {}
         if batch:
             t = time.monotonic()
-            out = embedder.encode_tensors(embedder.batch([d.pixels for d in batch]))
+            out = embedder.encode_prepared([d.pixels for d in batch])
             report.embed_seconds += time.monotonic() - t
             vectors = {d.item_id: v for d, v in zip(batch, out, strict=True)}
             batch.clear()

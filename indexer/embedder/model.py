@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 RANDOM_SEED = 0  # "none" weights are seeded so every process builds the same random space
 _registered = threading.Lock()
+GPU_TORCH_THREADS = 4  # torch CPU threads when the model is on a GPU (see torch_threads)
 
 
 def cpu_count() -> int:
@@ -39,6 +40,14 @@ def cpu_count() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def torch_threads(device: str) -> int:
+    """torch's CPU threads: every core when the model runs on the CPU; with the model on a
+    GPU, torch's CPU work is small (stacking, copies) and the decoder threads need the cores,
+    so a few are enough."""
+    cores = cpu_count()
+    return cores if device == "cpu" else min(cores, GPU_TORCH_THREADS)
 
 
 def register_shipped_configs() -> None:
@@ -92,22 +101,71 @@ class Embedder:
         x = torch.from_numpy(np.stack(prepared))
         if self._tensor_part is None:
             return x
-        x = x.permute(0, 3, 1, 2).float().div_(255.0)  # what ToTensor does, per image
+        return self._to_input(x.permute(0, 3, 1, 2))
+
+    def pixel_batch(self, prepared: Sequence[NDArray[Any]]) -> torch.Tensor:
+        """Stack ``prepare`` outputs as they are: a (N, H, W, 3) uint8 batch, in page-locked
+        memory when the model is on CUDA (so the copy to the GPU can run asynchronously).
+
+        ``encode_tensors`` converts and normalises it where the model is; a quarter of the
+        bytes of ``batch``'s float32 to copy, and no float work on the CPU.
+        """
+        import torch
+
+        first = prepared[0]
+        shape = (len(prepared), *first.shape)
+        pin = self.device.startswith("cuda") and torch.cuda.is_available()
+        # torch's caching host allocator recycles pinned blocks once their copies are done.
+        dtype = torch.from_numpy(np.empty(0, dtype=first.dtype)).dtype
+        x = torch.empty(shape, dtype=dtype, pin_memory=pin)
+        np.stack(prepared, out=x.numpy())
+        return x
+
+    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, H, W, 3) or (N, 3, H, W) pixels -> the model's float input, on the
+        pixels' device: what ``preprocess`` does after its PIL steps (ToTensor, Normalize)."""
+        if pixels.dim() != 4 or 3 not in (pixels.shape[1], pixels.shape[3]):
+            raise ValueError(f"expected (N, H, W, 3) or (N, 3, H, W) pixels, got {pixels.shape}")
+        if pixels.shape[3] == 3 and pixels.shape[1] != 3:
+            pixels = pixels.permute(0, 3, 1, 2)  # HWC -> CHW (a view)
+        return self._to_input(pixels)
+
+    def _to_input(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, 3, H, W) -> float model input, where the pixels are."""
+        x = pixels.float().div_(255.0)  # what ToTensor does, per image
+        if self._tensor_part is None:
+            return x
         out: torch.Tensor = self._tensor_part(x)  # Normalize broadcasts over the batch
         return out
 
     def encode_tensors(self, batch: torch.Tensor) -> NDArray[np.float32]:
-        """(N, 3, H, W) preprocessed images -> (N, dim) unit vectors."""
+        """(N, 3, H, W) preprocessed images, or uint8 pixels (``pixel_batch``, HWC or CHW)
+        normalised on the model's device -> (N, dim) unit vectors."""
         import torch
 
         with torch.inference_mode():
-            out = self.model.encode_image(batch.to(self.device), normalize=True)
+            x = batch.to(self.device, non_blocking=batch.is_pinned())
+            if x.dtype == torch.uint8:
+                x = self.normalize(x)
+            out = self.model.encode_image(x, normalize=True)
             return np.ascontiguousarray(out.float().cpu().numpy(), dtype=np.float32)
+
+    def encode_prepared(self, prepared: Sequence[NDArray[Any]]) -> NDArray[np.float32]:
+        """``prepare`` outputs -> (N, dim) unit vectors: what the indexer calls per batch.
+
+        On a CPU: ``encode_tensors(batch(...))``, float work on the CPU as ever. On a GPU:
+        the uint8 pixels travel (pinned, asynchronously) and are normalised there.
+        """
+        if not prepared:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if self.device == "cpu" or self._tensor_part is None or prepared[0].dtype != np.uint8:
+            return self.encode_tensors(self.batch(prepared))
+        return self.encode_tensors(self.pixel_batch(prepared))
 
     def encode_images(self, images: Sequence[Image.Image]) -> NDArray[np.float32]:
         if not images:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self.encode_tensors(self.batch([self.prepare(im) for im in images]))
+        return self.encode_prepared([self.prepare(im) for im in images])
 
     def encode_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
@@ -151,8 +209,8 @@ def load_embedder(settings: CorpusSettings) -> Embedder:
 
     choice = choose(settings)
     register_shipped_configs()
-    torch.set_num_threads(cpu_count())
     device = pick_device(settings.device)
+    torch.set_num_threads(torch_threads(device))
     kwargs: dict[str, Any] = {"device": device, "pretrained_text": False}
     if choice.kind is WeightsKind.TAG:
         path, cfg = resolve_tag(choice.model, choice.weights)
