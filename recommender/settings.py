@@ -17,5 +17,9 @@ class Settings(CorpusSettings):
     max_limit: int = 100
     max_body_bytes: int = 1_000_000
     image_cache: int = 512  # resized images kept in memory
+    flush_seconds: float = Field(
+        default=60.0, ge=0,
+        description="seconds between store flushes, which truncate the embedded store's "
+        "write-ahead log (0: only at shutdown)")
     # Gap filler (optional extra ``generate``): a Hugging Face id or a local diffusers folder
     generator_model: str = "stabilityai/sdxl-turbo"

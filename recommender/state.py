@@ -9,10 +9,12 @@ bounded except ``seen``, which the no-repeat promise needs whole.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import json
+import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -21,6 +23,61 @@ from recommender.dwell import DwellStats
 from recommender.errors import BadState
 
 FORMAT = 1
+
+_F4, _F2, _I8 = np.dtype("<f4"), np.dtype("<f2"), np.dtype(np.int8)
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class _Memo(Generic[K, V]):
+    """A small bounded memo (oldest entry out first), safe across threads.
+
+    The service rewrites a user's state on every request, and most of it comes back
+    unchanged: eleven of the twelve window vectors, the target between two feedback posts.
+    Base64 and int8 conversions of 512-d vectors cost 3-15 us each (binascii decodes only
+    ~270 MB/s), so the same strings were decoded and encoded again on every request."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._d: dict[K, V] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        return self._d.get(key)
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            if key not in self._d and len(self._d) >= self.size:
+                del self._d[next(iter(self._d))]
+            self._d[key] = value
+
+
+# Decoded vectors (kept read-only; callers get copies) and encoded strings. Sized for a few
+# hundred active users: at most ~15 MB.
+_DECODED_I8: _Memo[str, Vector] = _Memo(2048)
+_ENCODED_I8: _Memo[bytes, str] = _Memo(2048)
+_DECODED_F32: _Memo[str, Vector] = _Memo(512)
+_DECODED_F16: _Memo[str, Vector] = _Memo(512)
+
+
+def _frozen(a: Vector) -> Vector:
+    a.flags.writeable = False
+    return a
+
+
+def _b64(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
+def _decode(memo: _Memo[str, Vector], s: str, decode: Callable[[str], Vector]) -> Vector:
+    """``decode(s)`` through ``memo``; always a fresh, writable array."""
+    if type(s) is not str:
+        return decode(s)
+    a = memo.get(s)
+    if a is None:
+        a = _frozen(decode(s))
+        memo.put(s, a)
+    return a.copy()
 
 
 def unit(v: Vector | np.ndarray) -> Vector:
@@ -31,31 +88,60 @@ def unit(v: Vector | np.ndarray) -> Vector:
 
 
 def encode_f32(v: Vector) -> str:
-    return base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode("ascii")
+    a = np.asarray(v, dtype=_F4)
+    s = _b64(a.tobytes())
+    # What decoding gives back, exactly (float32 is lossless): the next read of this
+    # state (usually the very next request) need not decode it.
+    _DECODED_F32.put(s, _frozen(a.astype(np.float32).reshape(-1)))
+    return s
+
+
+def _decode_f32(s: str) -> Vector:
+    return np.frombuffer(binascii.a2b_base64(s), dtype=_F4).astype(np.float32)
 
 
 def decode_f32(s: str) -> Vector:
-    return np.frombuffer(base64.b64decode(s), dtype="<f4").astype(np.float32)
+    return _decode(_DECODED_F32, s, _decode_f32)
 
 
 def encode_f16(v: Vector) -> str:
-    return base64.b64encode(np.asarray(v, dtype="<f2").tobytes()).decode("ascii")
+    a = np.asarray(v, dtype=_F2)
+    s = _b64(a.tobytes())
+    _DECODED_F16.put(s, _frozen(a.astype(np.float32).reshape(-1)))  # exact, as above
+    return s
+
+
+def _decode_f16(s: str) -> Vector:
+    return np.frombuffer(binascii.a2b_base64(s), dtype=_F2).astype(np.float32)
 
 
 def decode_f16(s: str) -> Vector:
-    return np.frombuffer(base64.b64decode(s), dtype="<f2").astype(np.float32)
+    return _decode(_DECODED_F16, s, _decode_f16)
+
+
+def _encode_unit_i8(a: Vector) -> str:
+    m = float(np.max(np.abs(a))) or 1.0
+    q = np.clip(np.rint(a / m * 127.0), -127, 127).astype(np.int8)
+    return _b64(q.tobytes())
 
 
 def encode_unit_i8(v: Vector) -> str:
     """A unit vector in 8 bits per coordinate (scale is implied: decode renormalises)."""
     a = np.asarray(v, dtype=np.float32)
-    m = float(np.max(np.abs(a))) or 1.0
-    q = np.clip(np.rint(a / m * 127.0), -127, 127).astype(np.int8)
-    return base64.b64encode(q.tobytes()).decode("ascii")
+    key = a.tobytes()
+    s = _ENCODED_I8.get(key)
+    if s is None:
+        s = _encode_unit_i8(a)
+        _ENCODED_I8.put(key, s)
+    return s
+
+
+def _decode_unit_i8(s: str) -> Vector:
+    return unit(np.frombuffer(binascii.a2b_base64(s), dtype=_I8).astype(np.float32))
 
 
 def decode_unit_i8(s: str) -> Vector:
-    return unit(np.frombuffer(base64.b64decode(s), dtype=np.int8).astype(np.float32))
+    return _decode(_DECODED_I8, s, _decode_unit_i8)
 
 
 @dataclass

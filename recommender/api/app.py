@@ -7,6 +7,8 @@ replicas can serve the same users. Blocking store and model calls run in the thr
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 import time
@@ -19,9 +21,11 @@ from starlette.concurrency import run_in_threadpool
 from indexer.errors import StoreUnavailable
 from indexer.store import open_store
 from indexer.store.base import Store
+from indexer.store.edge import EdgeStore
 from recommender.api import errors
 from recommender.api.context import AppContext
 from recommender.api.limits import BodyLimitMiddleware
+from recommender.api.maintenance import flush_periodically
 from recommender.api.metrics import Metrics, MetricsMiddleware
 from recommender.api.routes import gaps, health, items, search, users, web
 from recommender.api.services.catalog import Catalog
@@ -55,7 +59,8 @@ def build_context(
     return AppContext(
         settings=settings, store=store, engine=engine,
         users=UserService(repo, metrics, max_limit=settings.max_limit,
-                          max_events=settings.max_events_per_request),
+                          max_events=settings.max_events_per_request,
+                          inline=isinstance(store, EdgeStore)),
         images=ImageService(store, capacity=settings.image_cache),
         catalog=Catalog(store, text, max_limit=settings.max_limit),
         text=text, metrics=metrics,
@@ -101,9 +106,15 @@ def create_app(
         # and every request in flight waits for it.
         gc.collect()
         gc.freeze()
+        upkeep = (asyncio.create_task(flush_periodically(context.store, settings.flush_seconds))
+                  if settings.flush_seconds > 0 else None)
         try:
             yield
         finally:
+            if upkeep is not None:
+                upkeep.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await upkeep
             app.state.sumo = None
             if owned:
                 await run_in_threadpool(context.store.close)

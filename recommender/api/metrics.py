@@ -8,6 +8,7 @@ global registry refuses a second metric of the same name).
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
@@ -39,9 +40,35 @@ class Metrics:
             "Time to choose recommendations, including user state read and write",
             ["policy"], buckets=_BUCKETS, registry=self.registry,
         )
+        # (method, route template, status) -> (counter, histogram): bounded by the routes.
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        """``metric.labels(*labels)``, kept (label values here are policies and outcomes:
+        a handful)."""
+        key = (metric._name, labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count and time one request. The labelled children are kept: ``labels()`` takes a
+        lock and validates the labels on every call (~5 us each, twice per request)."""
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.request_seconds.labels(method, route),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 class MetricsMiddleware:
@@ -70,8 +97,6 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
-            self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.request_seconds.labels(method, template).observe(
-                time.perf_counter() - start
+            self.metrics.observe_request(
+                scope["method"], template, status, time.perf_counter() - start
             )

@@ -189,9 +189,12 @@ class SumoPolicy(Policy):
             # A standout view the target has not caught up with yet: show its nearest
             # neighbour. A second long dwell confirms the region; a short one was noise.
             exploit += self.store.search(best_x, 1, exclude=exclude)
-        exploit += self.store.search_mmr(
-            target, n_exploit - len(exploit), diversity=MMR_DIVERSITY,
-            candidates=max(20, 4 * n_exploit), exclude=set(exclude) | {h.id for h in exploit})
+        want, skip = n_exploit - len(exploit), set(exclude) | {h.id for h in exploit}
+        if want == 1:  # MMR's first pick is the plain nearest neighbour: skip its overhead
+            exploit += self.store.search(target, 1, exclude=skip)
+        else:
+            exploit += self.store.search_mmr(target, want, diversity=MMR_DIVERSITY,
+                                             candidates=max(20, 4 * n_exploit), exclude=skip)
         taken = {h.id for h in exploit}
         n_explore = limit - len(exploit)
         if n_explore <= 0:

@@ -136,11 +136,16 @@ class UserRepository:
         return self.store.delete_document(NAMESPACE, user_id)
 
     # --- compare-and-set updates ---------------------------------------------------------
-    def update(self, user_id: str, change: Callable[[UserRecord], tuple[T, bool]]) -> T:
+    def update(
+        self, user_id: str, change: Callable[[UserRecord], tuple[T, bool]], *,
+        attempts: int | None = None,
+    ) -> T:
         """Apply ``change`` to the fresh record and write it back only if nobody wrote in
-        between; otherwise re-read and re-apply. ``change`` returns (result, dirty); a clean
-        change (e.g. only duplicate events) writes nothing."""
-        for attempt in range(self.max_attempts):
+        between; otherwise re-read and re-apply (at most ``attempts`` times, default
+        ``max_attempts``). ``change`` returns (result, dirty); a clean change (e.g. only
+        duplicate events) writes nothing."""
+        attempts = self.max_attempts if attempts is None else attempts
+        for attempt in range(attempts):
             record = self.load(user_id) or UserRecord(self.engine.new_state(user_id))
             result, dirty = change(record)
             if not dirty:
@@ -151,13 +156,17 @@ class UserRepository:
                 )
                 return result
             except ConflictError:
-                # Back off a little, randomly, so racing writers stop colliding in lockstep.
-                time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+                if attempt + 1 < attempts:
+                    # Back off a little, randomly, so racing writers stop colliding in
+                    # lockstep.
+                    time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
         raise ConflictError(
-            f"user {user_id!r}: lost {self.max_attempts} concurrent updates in a row; retry"
+            f"user {user_id!r}: lost {attempts} concurrent updates in a row; retry"
         )
 
-    def recommend(self, user_id: str, limit: int, policy: str | None) -> tuple[list[Hit], str]:
+    def recommend(
+        self, user_id: str, limit: int, policy: str | None, *, attempts: int | None = None
+    ) -> tuple[list[Hit], str]:
         if policy is not None and policy not in self.engine.policy_names:
             raise UnknownPolicy(policy, list(self.engine.policy_names))
         if self.store.spec() is None:
@@ -168,9 +177,11 @@ class UserRepository:
             hits = self.engine.recommend(record.state, limit, policy)
             return (hits, policy or record.state.policy), True
 
-        return self.update(user_id, change)
+        return self.update(user_id, change, attempts=attempts)
 
-    def feedback(self, user_id: str, events: Sequence[FeedbackEvent]) -> FeedbackOutcome:
+    def feedback(
+        self, user_id: str, events: Sequence[FeedbackEvent], *, attempts: int | None = None
+    ) -> FeedbackOutcome:
         observations = self._observations(events)
         digests = [None if e.event_id is None else event_digest(e.event_id) for e in events]
 
@@ -187,14 +198,16 @@ class UserRepository:
             outcome = FeedbackOutcome(len(fresh), len(events) - len(fresh), record.state.events)
             return outcome, bool(fresh)
 
-        return self.update(user_id, change)
+        return self.update(user_id, change, attempts=attempts)
 
-    def seed(self, user_id: str, vectors: Sequence[Vector]) -> UserSummary:
+    def seed(
+        self, user_id: str, vectors: Sequence[Vector], *, attempts: int | None = None
+    ) -> UserSummary:
         def change(record: UserRecord) -> tuple[UserSummary, bool]:
             self.engine.seed(record.state, vectors)
             return UserSummary.of(record.state), True
 
-        return self.update(user_id, change)
+        return self.update(user_id, change, attempts=attempts)
 
     def item_vectors(self, item_ids: Sequence[str]) -> list[Vector | None]:
         """Vectors of ``item_ids`` in order; ``None`` for unknown items."""
@@ -253,16 +266,44 @@ class KeyedLocks:
 
 class UserService:
     """The async face of the repository used by route handlers: per-user queueing, blocking
-    work in the thread pool, metrics."""
+    work off or on the event loop, metrics.
+
+    ``inline``: run the repository's store work on the event loop instead of the thread
+    pool. Right for an embedded store (Qdrant Edge), whose calls are short CPU work in this
+    process: a worker thread buys no parallelism there (the Python around each call needs
+    the GIL), and every Edge call releases the GIL, so under load the worker thread waits
+    for the busy event-loop thread to hand it back, up to the interpreter's 5 ms switch
+    interval each time, several times per request. Over the network (a Qdrant server)
+    the calls wait on I/O and belong in the thread pool, as everything does by default.
+    Inline updates make one compare-and-set attempt; a lost race (another replica wrote)
+    is retried, with back-off, in the thread pool.
+    """
 
     def __init__(
-        self, repo: UserRepository, metrics: Metrics, *, max_limit: int, max_events: int
+        self, repo: UserRepository, metrics: Metrics, *, max_limit: int, max_events: int,
+        inline: bool = False,
     ) -> None:
         self.repo = repo
         self.metrics = metrics
         self.max_limit = max_limit
         self.max_events = max_events
+        self.inline = inline
         self._locks = KeyedLocks()
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """A plain repository call: inline or in the thread pool."""
+        if self.inline:
+            return fn(*args)
+        return await run_in_threadpool(fn, *args)
+
+    async def _update(self, fn: Callable[..., T], *args: Any) -> T:
+        """A compare-and-set update (``fn`` takes ``attempts=``)."""
+        if self.inline:
+            try:
+                return fn(*args, attempts=1)
+            except ConflictError:
+                pass  # another replica wrote in between: retry off the loop, with back-off
+        return await run_in_threadpool(fn, *args)
 
     async def recommend(
         self, user_id: str, limit: int, policy: str | None
@@ -271,8 +312,10 @@ class UserService:
             raise InvalidRequest(f"limit {limit} is over the maximum of {self.max_limit}")
         start = time.perf_counter()
         async with self._locks.hold(user_id):
-            hits, used = await run_in_threadpool(self.repo.recommend, user_id, limit, policy)
-        self.metrics.recommendation_seconds.labels(used).observe(time.perf_counter() - start)
+            hits, used = await self._update(self.repo.recommend, user_id, limit, policy)
+        self.metrics.child(self.metrics.recommendation_seconds, used).observe(
+            time.perf_counter() - start
+        )
         return hits, used
 
     async def feedback(self, user_id: str, events: Sequence[FeedbackEvent]) -> FeedbackOutcome:
@@ -282,17 +325,17 @@ class UserService:
             )
         try:
             async with self._locks.hold(user_id):
-                outcome = await run_in_threadpool(self.repo.feedback, user_id, events)
+                outcome = await self._update(self.repo.feedback, user_id, events)
         except InvalidFeedback as exc:
-            self.metrics.feedback_events.labels("rejected").inc(len(exc.problems))
+            self.metrics.child(self.metrics.feedback_events, "rejected").inc(len(exc.problems))
             raise
-        self.metrics.feedback_events.labels("applied").inc(outcome.applied)
-        self.metrics.feedback_events.labels("duplicate").inc(outcome.duplicates)
+        self.metrics.child(self.metrics.feedback_events, "applied").inc(outcome.applied)
+        self.metrics.child(self.metrics.feedback_events, "duplicate").inc(outcome.duplicates)
         return outcome
 
     async def seed(self, user_id: str, vectors: Sequence[Vector]) -> UserSummary:
         async with self._locks.hold(user_id):
-            return await run_in_threadpool(self.repo.seed, user_id, vectors)
+            return await self._update(self.repo.seed, user_id, vectors)
 
     async def seed_from(
         self, user_id: str, text: str | None, item_ids: Sequence[str] | None, encoder: TextEncoder
@@ -315,11 +358,11 @@ class UserService:
         return await self.seed(user_id, vectors)
 
     async def summary(self, user_id: str) -> UserSummary:
-        return await run_in_threadpool(self.repo.summary, user_id)
+        return await self._call(self.repo.summary, user_id)
 
     async def delete(self, user_id: str) -> bool:
         async with self._locks.hold(user_id):
-            return await run_in_threadpool(self.repo.delete, user_id)
+            return await self._call(self.repo.delete, user_id)
 
     async def item_vectors(self, item_ids: Sequence[str]) -> list[Vector | None]:
-        return await run_in_threadpool(self.repo.item_vectors, item_ids)
+        return await self._call(self.repo.item_vectors, item_ids)

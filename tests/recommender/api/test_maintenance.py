@@ -1,0 +1,74 @@
+"""The embedded store's write-ahead log is truncated by the service's periodic flush, so a
+long-running server does not grow its data folder with every user-state write."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+
+from api_helpers import make_settings
+from fastapi.testclient import TestClient
+
+from indexer.store.edge import EdgeStore
+from recommender.api.app import create_app
+from recommender.api.maintenance import flush_periodically
+
+
+def closed_wal_segments(root: Path) -> int:
+    """Edge's full (32 MB, preallocated) log segments; a flush deletes all but the last."""
+    return len(list(root.glob("**/documents/wal/closed-*")))
+
+
+class CountingEdgeStore(EdgeStore):
+    flushes = 0
+
+    def flush(self) -> None:
+        self.flushes += 1
+        super().flush()
+
+
+def test_periodic_flush_truncates_the_write_ahead_log(tmp_path: Path) -> None:
+    with EdgeStore(tmp_path / "data") as store:
+        version, body = 0, {"blob": "x" * 15_000}  # about one user state
+        for _ in range(10_000):  # ~150 MB of log: several of Edge's 32 MB segments
+            version = store.put_document("users", "u", body, expected_version=version).version
+        before = closed_wal_segments(tmp_path)
+
+        async def run_a_while() -> None:
+            task = asyncio.create_task(flush_periodically(store, 0.05))
+            await asyncio.sleep(0.5)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        asyncio.run(run_a_while())
+        after = closed_wal_segments(tmp_path)
+        assert before >= 3 and after <= 1, (before, after)
+        assert store.get_document("users", "u") is not None  # nothing lost by flushing
+
+
+def test_the_app_flushes_on_a_timer_and_stops_at_shutdown(tmp_path: Path) -> None:
+    store = CountingEdgeStore(tmp_path / "data")
+    try:
+        app = create_app(make_settings(tmp_path, flush_seconds=0.05), store=store)
+        with TestClient(app) as client:
+            assert client.get("/healthz").status_code == 200
+            time.sleep(0.4)
+            during = store.flushes
+        assert during >= 2
+        time.sleep(0.2)
+        assert store.flushes == during  # the timer ended with the app
+    finally:
+        store.close()
+
+
+def test_zero_disables_the_timer(tmp_path: Path) -> None:
+    store = CountingEdgeStore(tmp_path / "data")
+    try:
+        with TestClient(create_app(make_settings(tmp_path, flush_seconds=0), store=store)):
+            time.sleep(0.2)
+        assert store.flushes == 0
+    finally:
+        store.close()
