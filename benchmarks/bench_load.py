@@ -8,7 +8,7 @@ same run (``store.search`` of 1 item excluding as many ids as the users have see
 the ratio API/raw.
 
 A warm-up first (``--warmup-steps`` per user without think time, reported but not judged:
-a reopened Edge shard writes ~5x slower for its first ~2,000 writes), then two phases:
+a reopened Edge shard writes ~5x slower for its first few thousand writes), then two phases:
 - **paced**: every user thinks ``--think-ms`` (jittered) between calls, as people do; the
   latency targets are judged here;
 - **saturated**: no think time, to find the throughput ceiling (latency there is queueing:
@@ -332,9 +332,10 @@ def main() -> int:
     try:
         if args.warmup_steps:
             # A reopened Edge shard writes ~5x slower (0.27 vs 0.05 ms per user document)
-            # until ~2,000 writes have gone through it, whatever is flushed or optimised: a
-            # start-up transient of the store, not the service's steady state. Each step
-            # writes twice; the warm-up is reported, not judged.
+            # until writes have gone through the payload pages it already had (Qdrant drops
+            # a closed segment's pages from the page cache): ~7,000 writes on this cached
+            # store. A start-up transient of the store, not the service's steady state; each
+            # step writes twice. The warm-up is reported, not judged.
             warm = asyncio.run(run_phase(server.url, "warm-up", sims, corpus,
                                          args.warmup_steps, 0.0, args.max_seconds,
                                          server.proc.pid))

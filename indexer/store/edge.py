@@ -61,6 +61,7 @@ HNSW_EF_CONSTRUCT = 64
 HNSW_EF_SEARCH = 256
 _SEARCH_PARAMS = qe.SearchParams(hnsw_ef=HNSW_EF_SEARCH)
 _DOC_SPARSE = "none"  # the documents shard needs some vector config; it stores none
+PREWARM_BYTES = 256 << 20  # of user documents read back into the page cache at open
 _DOC_VERSION_ONLY = qe.PayloadSelector.Include([common.DOC_VERSION])
 
 
@@ -99,6 +100,27 @@ def _open_shard(path: Path, config: qe.EdgeConfig) -> qe.EdgeShard:
         return qe.EdgeShard.create(str(path), config)
     except Exception as exc:  # Edge raises plain Exception, e.g. "Can't init WAL: WouldBlock"
         raise _unavailable(path, exc) from exc
+
+
+def _prewarm(folder: Path, budget: int) -> None:
+    """Read a reopened shard's segment files once, up to ``budget`` bytes.
+
+    Qdrant drops a closed segment's pages from the page cache, so after a restart every
+    user-state write faults in the payload pages it lands on: measured here, 0.27 ms per
+    15 KB document instead of 0.05 ms for the first few thousand writes. Reading the files
+    (sequentially, ~50 ms for 40 MB) brings them back, as a database's pre-warm does. It is
+    done before the store is used (a background read would compete with the first
+    queries), within a bounded budget so a large store still opens quickly."""
+    left = budget
+    with contextlib.suppress(OSError):
+        for f in sorted(folder.rglob("*")):
+            if left <= 0:
+                return
+            if not f.is_file():
+                continue
+            with f.open("rb", buffering=0) as fh:
+                while left > 0 and (chunk := fh.read(1 << 22)):
+                    left -= len(chunk)
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -173,6 +195,8 @@ class EdgeStore(Store):
             shard.update(qe.UpdateOperation.create_field_index(
                 common.DOC_NAMESPACE, qe.PayloadSchemaType.Keyword
             ))
+        else:
+            _prewarm(path / "segments", PREWARM_BYTES)
         return shard
 
     def ensure_collection(self, spec: CollectionSpec) -> CollectionSpec:

@@ -21,6 +21,18 @@ def closed_wal_segments(root: Path) -> int:
     return len(list(root.glob("**/documents/wal/closed-*")))
 
 
+def segment_disk_bytes(root: Path) -> int:
+    return sum(f.stat().st_blocks * 512 for f in root.glob("**/documents/segments/**/*")
+               if f.is_file())
+
+
+def rewrite(store: EdgeStore, version: int, times: int) -> int:
+    body = {"blob": "x" * 15_000}  # about one user state
+    for _ in range(times):
+        version = store.put_document("users", "u", body, expected_version=version).version
+    return version
+
+
 class CountingEdgeStore(EdgeStore):
     flushes = 0
 
@@ -31,9 +43,7 @@ class CountingEdgeStore(EdgeStore):
 
 def test_periodic_flush_truncates_the_write_ahead_log(tmp_path: Path) -> None:
     with EdgeStore(tmp_path / "data") as store:
-        version, body = 0, {"blob": "x" * 15_000}  # about one user state
-        for _ in range(10_000):  # ~150 MB of log: several of Edge's 32 MB segments
-            version = store.put_document("users", "u", body, expected_version=version).version
+        rewrite(store, 0, 10_000)  # ~150 MB of log: several of Edge's 32 MB segments
         before = closed_wal_segments(tmp_path)
 
         async def run_a_while() -> None:
@@ -47,6 +57,20 @@ def test_periodic_flush_truncates_the_write_ahead_log(tmp_path: Path) -> None:
         after = closed_wal_segments(tmp_path)
         assert before >= 3 and after <= 1, (before, after)
         assert store.get_document("users", "u") is not None  # nothing lost by flushing
+
+
+def test_flushes_let_old_user_states_space_be_reused(tmp_path: Path) -> None:
+    # Each rewrite of a document leaves its old payload behind in the segment; Edge reuses
+    # that space only after a flush (its optimizer does not compact it). Without the
+    # flushes, the four rounds below take ~2.8x the first round's space (measured).
+    with EdgeStore(tmp_path / "data") as store:
+        version = rewrite(store, 0, 2500)
+        store.flush()
+        first = segment_disk_bytes(tmp_path)
+        for _ in range(3):
+            version = rewrite(store, version, 2500)
+            store.flush()
+        assert segment_disk_bytes(tmp_path) <= 1.3 * first
 
 
 def test_the_app_flushes_on_a_timer_and_stops_at_shutdown(tmp_path: Path) -> None:
