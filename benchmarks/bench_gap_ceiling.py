@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.store.base import Store
 from indexer.store.edge import EdgeStore
 from recommender.engine import Engine, Observation
 from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
@@ -44,7 +45,7 @@ def geometry(corpus: SyntheticCorpus) -> None:
 
 
 def learned_targets(
-    store: EdgeStore, corpus: SyntheticCorpus, users: list[SimUser], policy: str
+    store: Store, corpus: SyntheticCorpus, users: list[SimUser], policy: str
 ) -> None:
     engine = Engine(store, default_policy=policy, seed=0)
     rng = np.random.default_rng(0)

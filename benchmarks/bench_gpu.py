@@ -134,24 +134,19 @@ def forward_figures(emb: Embedder, device: str, batches: list[int], dtypes: list
                          "img_s": r})
             print(f"  batch {b:4d} {dtype:9s} model forward (batch on {device}): "
                   f"{r:9.1f} img/s", flush=True)
-        def encode(host: Any = host) -> Any:
-            return emb.encode_tensors(host)
 
-        r = rate(encode, b, seconds, device)
-        rows.append({"what": "encode_tensors, host fp32 batch -> numpy", "batch": b,
-                     "dtype": "fp32", "img_s": r})
-        print(f"  batch {b:4d} fp32      encode_tensors (host fp32 batch in, numpy out): "
-              f"{r:9.1f} img/s", flush=True)
+        def record(what: str, label: str, fn: Any, b: int = b) -> None:
+            r = rate(fn, b, seconds, device)
+            rows.append({"what": what, "batch": b, "dtype": "fp32", "img_s": r})
+            print(f"  batch {b:4d} fp32      {label}: {r:9.1f} img/s", flush=True)
+
         pixels = random_pixels(emb, b)
-
-        def encode_u8(pixels: list[Any] = pixels) -> Any:
-            return emb.encode_prepared(pixels)
-
-        r = rate(encode_u8, b, seconds, device)
-        rows.append({"what": "encode_prepared, host uint8 HWC arrays -> numpy", "batch": b,
-                     "dtype": "fp32", "img_s": r})
-        print(f"  batch {b:4d} fp32      encode_prepared (uint8 arrays in, as sumo index): "
-              f"{r:9.1f} img/s", flush=True)
+        record("encode_tensors, host fp32 batch -> numpy",
+               "encode_tensors (host fp32 batch in, numpy out)",
+               lambda host=host: emb.encode_tensors(host))
+        record("encode_prepared, host uint8 HWC arrays -> numpy",
+               "encode_prepared (uint8 arrays in, as sumo index)",
+               lambda pixels=pixels: emb.encode_prepared(pixels))
     del half
     return rows
 
@@ -308,9 +303,10 @@ def index_figures(emb: Embedder, settings: CorpusSettings, paths: list[Path], fo
     fp32 = (fp32_before + fp32_after) / 2
     u8 = (u8_before + u8_after) / 2
     best: dict[str, float] = {}
-    for r in runs:
-        key = r["variant"] if r["workers"] == counts[0] else f"{r['variant']}@{r['workers']}"
-        best[key] = max(best.get(key, 0.0), r["img_s"])
+    for run in runs:
+        key = (run["variant"] if run["workers"] == counts[0]
+               else f"{run['variant']}@{run['workers']}")
+        best[key] = max(best.get(key, 0.0), run["img_s"])
     print(f"  (a) encode_tensors, fp32 host batch: {fp32_before:.1f} / {fp32_after:.1f} img/s; "
           f"encode_prepared, uint8 arrays: {u8_before:.1f} / {u8_after:.1f} img/s "
           f"(before/after)", flush=True)
