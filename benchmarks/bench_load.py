@@ -27,20 +27,16 @@ import asyncio
 import os
 import random
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import numpy as np
 import orjson
 
 from indexer.store.edge import EdgeStore
+from recommender.commands.serve_process import ServeProcess
 from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
 from recommender.sim.users import SimUser, make_users
 
@@ -114,47 +110,6 @@ def engine_latency(
                 v = corpus.vectors[index[hits[0].id]]
                 engine.observe(state, [Observation(hits[0].id, v, sim.dwell_ms(v, rng))])
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, folder: Path, policy: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SUMO_")}
-        env["SUMO_POLICY"] = policy
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sumo", "serve", "--data", str(folder),
-             "--port", str(self.port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 120
-        while True:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise SystemExit(f"sumo serve exited:\n{err[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit("sumo serve did not become ready in 120 s")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 @dataclass
@@ -328,7 +283,8 @@ def main() -> int:
     print(f"in-process engine.recommend (policy {args.policy}, limit 1): "
           f"p50 {pct(core, 50):.2f} ms  p99 {pct(core, 99):.2f} ms")
 
-    server = Server(folder, args.policy)
+    server = ServeProcess(folder, folder.parent / f"{folder.name}-serve.log",
+                          env={"SUMO_POLICY": args.policy}, ready_s=120)
     try:
         if args.warmup_steps:
             # A reopened Edge shard writes ~5x slower (0.27 vs 0.05 ms per user document)

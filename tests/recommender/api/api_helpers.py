@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -15,6 +14,7 @@ from fastapi import FastAPI
 from indexer.store.base import Store
 from indexer.store.edge import EdgeStore
 from indexer.store.server import ServerStore
+from recommender.commands.serve_process import free_port
 from recommender.settings import Settings
 
 BACKENDS = ("edge", "server")
@@ -41,12 +41,6 @@ def make_settings(folder: Path, **overrides: Any) -> Settings:
 def user() -> str:
     """A fresh user id: tests share a store, never a user."""
     return f"u-{uuid.uuid4().hex[:12]}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LiveServer:

@@ -4,59 +4,16 @@ data folder and every effect (event count, seen items, idempotency memory) is th
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
-from api_helpers import free_port
 
 from indexer.store.edge import EdgeStore
 from recommender.api.services.userdoc import NAMESPACE, state_from_document
+from recommender.commands.serve_process import ServeProcess
 from recommender.sim.corpus import load_corpus, make_corpus
 
 N_ITEMS = 150
-
-
-class ServeProcess:
-    """`sumo serve` in a subprocess on loopback; waits until ready."""
-
-    def __init__(self, data: Path, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        # No SUMO_* from the outer environment: keys or a server URL would change the test.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SUMO_")}
-        self.log = log
-        with open(log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sumo", "serve", "--data", str(data),
-                 "--port", str(self.port)],
-                stdout=out, stderr=subprocess.STDOUT, env=env,
-            )
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sumo serve exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                self.proc.kill()
-                raise RuntimeError(f"sumo serve not ready: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=20)
 
 
 async def _burst(url: str, uid: str, items: list[str]) -> list[int]:
