@@ -87,36 +87,33 @@ def unit(v: Vector | np.ndarray) -> Vector:
     return a / n if n > 0 else a
 
 
-def encode_f32(v: Vector) -> str:
-    a = np.asarray(v, dtype=_F4)
+def _encode_floats(v: Vector, dtype: np.dtype[Any], memo: _Memo[str, Vector]) -> str:
+    a = np.asarray(v, dtype=dtype)
     s = _b64(a.tobytes())
-    # What decoding gives back, exactly (float32 is lossless): the next read of this
-    # state (usually the very next request) need not decode it.
-    _DECODED_F32.put(s, _frozen(a.astype(np.float32).reshape(-1)))
+    # What decoding gives back, exactly (the cast to ``dtype`` is already done): the next
+    # read of this state (usually the very next request) need not decode it.
+    memo.put(s, _frozen(a.astype(np.float32).reshape(-1)))
     return s
 
 
-def _decode_f32(s: str) -> Vector:
-    return np.frombuffer(binascii.a2b_base64(s), dtype=_F4).astype(np.float32)
+def _floats(s: str, dtype: np.dtype[Any]) -> Vector:
+    return np.frombuffer(binascii.a2b_base64(s), dtype=dtype).astype(np.float32)
+
+
+def encode_f32(v: Vector) -> str:
+    return _encode_floats(v, _F4, _DECODED_F32)
 
 
 def decode_f32(s: str) -> Vector:
-    return _decode(_DECODED_F32, s, _decode_f32)
+    return _decode(_DECODED_F32, s, lambda x: _floats(x, _F4))
 
 
 def encode_f16(v: Vector) -> str:
-    a = np.asarray(v, dtype=_F2)
-    s = _b64(a.tobytes())
-    _DECODED_F16.put(s, _frozen(a.astype(np.float32).reshape(-1)))  # exact, as above
-    return s
-
-
-def _decode_f16(s: str) -> Vector:
-    return np.frombuffer(binascii.a2b_base64(s), dtype=_F2).astype(np.float32)
+    return _encode_floats(v, _F2, _DECODED_F16)
 
 
 def decode_f16(s: str) -> Vector:
-    return _decode(_DECODED_F16, s, _decode_f16)
+    return _decode(_DECODED_F16, s, lambda x: _floats(x, _F2))
 
 
 def _encode_unit_i8(a: Vector) -> str:
