@@ -7,8 +7,8 @@ throughput and p50/p99 of both calls, next to the raw store query latency measur
 same run (``store.search`` of 1 item excluding as many ids as the users have seen), and
 the ratio API/raw.
 
-A warm-up first (``--warmup-steps`` per user without think time, reported but not judged:
-a reopened Edge shard writes ~5x slower for its first few thousand writes), then two phases:
+A warm-up first (``--warmup-steps`` per user without think time: start-up costs, reported
+but not judged), then two phases:
 - **paced**: every user thinks ``--think-ms`` (jittered) between calls, as people do; the
   latency targets are judged here;
 - **saturated**: no think time, to find the throughput ceiling (latency there is queueing:
@@ -287,11 +287,10 @@ def main() -> int:
                           env={"SUMO_POLICY": args.policy}, ready_s=120)
     try:
         if args.warmup_steps:
-            # A reopened Edge shard writes ~5x slower (0.27 vs 0.05 ms per user document)
-            # until writes have gone through the payload pages it already had (Qdrant drops
-            # a closed segment's pages from the page cache): ~7,000 writes on this cached
-            # store. A start-up transient of the store, not the service's steady state; each
-            # step writes twice. The warm-up is reported, not judged.
+            # Start-up costs are not the steady state: first calls into each code path, the
+            # decode memo, the page cache (the store pre-reads its user documents at open,
+            # since a reopened Edge shard otherwise writes ~5x slower for thousands of
+            # writes). The warm-up is reported, not judged.
             warm = asyncio.run(run_phase(server.url, "warm-up", sims, corpus,
                                          args.warmup_steps, 0.0, args.max_seconds,
                                          server.proc.pid))

@@ -133,6 +133,10 @@ class Store(ABC):
     def flush(self) -> None:  # noqa: B027 - optional hook, deliberately not abstract
         """Make acknowledged writes durable. No-op where the backend already is."""
 
+    def warm(self) -> None:  # noqa: B027 - optional hook, deliberately not abstract
+        """Bring what serving users needs into memory, once, before a service starts taking
+        requests (commands that only index or read need not pay for it). No-op by default."""
+
     @abstractmethod
     def close(self) -> None: ...
 

@@ -61,7 +61,7 @@ HNSW_EF_CONSTRUCT = 64
 HNSW_EF_SEARCH = 256
 _SEARCH_PARAMS = qe.SearchParams(hnsw_ef=HNSW_EF_SEARCH)
 _DOC_SPARSE = "none"  # the documents shard needs some vector config; it stores none
-PREWARM_BYTES = 256 << 20  # of user documents read back into the page cache at open
+PREWARM_BYTES = 256 << 20  # of user documents read back into the page cache by warm()
 _DOC_VERSION_ONLY = qe.PayloadSelector.Include([common.DOC_VERSION])
 
 
@@ -103,14 +103,14 @@ def _open_shard(path: Path, config: qe.EdgeConfig) -> qe.EdgeShard:
 
 
 def _prewarm(folder: Path, budget: int) -> None:
-    """Read a reopened shard's segment files once, up to ``budget`` bytes.
+    """Read a shard's segment files once, up to ``budget`` bytes.
 
     Qdrant drops a closed segment's pages from the page cache, so after a restart every
     user-state write faults in the payload pages it lands on: measured here, 0.27 ms per
     15 KB document instead of 0.05 ms for the first few thousand writes. Reading the files
-    (sequentially, ~50 ms for 40 MB) brings them back, as a database's pre-warm does. It is
-    done before the store is used (a background read would compete with the first
-    queries), within a bounded budget so a large store still opens quickly."""
+    (sequentially, ~50 ms for 40 MB) brings them back, as a database's pre-warm does. The
+    service does it before taking requests (a background read would compete with the first
+    queries), within a bounded budget so a large store still starts quickly."""
     left = budget
     with contextlib.suppress(OSError):
         for f in sorted(folder.rglob("*")):
@@ -195,8 +195,6 @@ class EdgeStore(Store):
             shard.update(qe.UpdateOperation.create_field_index(
                 common.DOC_NAMESPACE, qe.PayloadSchemaType.Keyword
             ))
-        else:
-            _prewarm(path / "segments", PREWARM_BYTES)
         return shard
 
     def ensure_collection(self, spec: CollectionSpec) -> CollectionSpec:
@@ -222,6 +220,9 @@ class EdgeStore(Store):
         with self._write:
             if self._items is not None:
                 self._items.optimize()
+
+    def warm(self) -> None:
+        _prewarm(self.root / DOCUMENTS_DIR / "segments", PREWARM_BYTES)
 
     def flush(self) -> None:
         with self._write:

@@ -52,7 +52,9 @@ looked at with `POST /v1/users/{id}/feedback`. Errors are always
 def build_context(
     settings: Settings, store: Store, metrics: Metrics, embedder: TextEmbedder | None = None
 ) -> AppContext:
-    """Everything the handlers use, over an open store (blocking: loads the model)."""
+    """Everything the handlers use, over an open store (blocking: warms the store, loads
+    the model)."""
+    store.warm()
     engine = Engine(store, default_policy=settings.policy, seed=settings.seed)
     text = TextEncoder(settings, store, embedder)
     repo = UserRepository(store, engine)
