@@ -7,9 +7,10 @@ the same corpus and users, what bounds that:
 - the geometry: the best existing item's cosine to each hole centre, and the cosine of the
   mean of the 30 nearest items (the most a target that stays among items can reach);
 - what each policy learns: after the same 120 impressions (batches of 10) through the real
-  ``Engine`` over a real Edge store, every hole user's target against their hidden taste
-  and the hole centre, and the mean of one hole's users' targets against the centre (the
-  best a report centroid built from those targets can do).
+  ``Engine`` over a real Edge store (the benchmark's ``run_user``), every hole user's
+  target against their hidden taste and the hole centre, and the mean of one hole's
+  users' targets against the centre (the best a report centroid built from those targets
+  can do).
 
     python benchmarks/bench_gap_ceiling.py                  # sumo, rocchio
     python benchmarks/bench_gap_ceiling.py --policies sumo,qdrant-recommend-best
@@ -27,8 +28,8 @@ import numpy as np
 
 from indexer.store.base import Store
 from indexer.store.edge import EdgeStore
-from recommender.engine import Engine, Observation
 from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
+from recommender.sim.runner import run_user
 from recommender.sim.users import SimUser, make_users
 
 # The planted-gap simulation's settings (tests/recommender/test_gaps_sim.py).
@@ -47,26 +48,16 @@ def geometry(corpus: SyntheticCorpus) -> None:
 def learned_targets(
     store: Store, corpus: SyntheticCorpus, users: list[SimUser], policy: str
 ) -> None:
-    engine = Engine(store, default_policy=policy, seed=0)
-    rng = np.random.default_rng(0)
     by_hole: dict[int, list[np.ndarray]] = {h: [] for h in HOLES}
     to_taste: list[float] = []
     for i, user in enumerate(users):
-        state = engine.new_state(f"{policy}-{i}")
-        t = 0
-        while t < IMPRESSIONS:
-            events = []
-            for hit in engine.recommend(state, BATCH):
-                j = corpus.index(hit.id)
-                dwell = user.dwell_ms(corpus.vectors[j], rng, t=t, appeal=float(corpus.appeal[j]))
-                events.append(Observation(hit.id, corpus.vectors[j], dwell))
-                t += 1
-            engine.observe(state, events)
-        if state.target is None:
+        trace = run_user(store, corpus, user, i, policy, horizon=IMPRESSIONS, batch=BATCH,
+                         seed=i)
+        if trace.target is None:
             continue
         hole = HOLES[int(np.argmax(corpus.centers[list(HOLES)] @ user.taste))]
-        by_hole[hole].append(state.target)
-        to_taste.append(float(state.target @ user.taste))
+        by_hole[hole].append(trace.target)
+        to_taste.append(float(trace.target @ user.taste))
     print(f"{policy}: target vs own hidden taste, median cosine {np.median(to_taste):.3f} "
           f"(range {min(to_taste):.2f} to {max(to_taste):.2f})")
     for h, targets in by_hole.items():

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from indexer.store.base import Store
+from indexer.store.base import Store, Vector
 from recommender.engine import Engine, Observation
 from recommender.policies.oracle import OraclePolicy
 from recommender.sim.corpus import SyntheticCorpus
@@ -41,6 +41,7 @@ class Trace:
     update_ms: list[float] = field(default_factory=list)  # per feedback event
     recommend_ms: list[float] = field(default_factory=list)  # per recommend call
     state_bytes: int = 0  # bounded part of the final state
+    target: Vector | None = None  # the policy's learned target at the end
 
     def capture(self, oracle: Trace, horizon: int) -> float:
         base = float(self.baseline[:horizon].mean())
@@ -118,6 +119,7 @@ def run_user(
     tr.first_like = first_like
     tr.repeats = repeats
     tr.state_bytes = state.size_bytes()
+    tr.target = state.target
     return tr
 
 
