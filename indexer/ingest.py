@@ -412,11 +412,22 @@ def run_index(settings: CorpusSettings, paths: Sequence[str | os.PathLike[str]],
     return 0
 
 
+def _load_embedder(settings: CorpusSettings) -> Embedder:
+    from indexer.embedder import load_embedder  # torch and open_clip: only when needed
+
+    return load_embedder(settings)
+
+
 def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.PathLike[str]],
                *, prune: bool = False, embedder: Embedder | None = None,
                progress: bool = True) -> IndexReport:
     """The indexing run against an open store (tests and benchmarks pass their own)."""
     t0 = time.monotonic()
+    if embedder is None and store.spec() is None:
+        # A new collection records its model for good: load the model first, so a run
+        # without weights leaves no collection behind that would refuse the checkpoint or
+        # tag the user passes next.
+        embedder = _load_embedder(settings)
     spec = embedder.spec() if embedder is not None else model_spec(settings)
     store.ensure_collection(spec)
     report = IndexReport(model=spec.model)
@@ -449,9 +460,7 @@ def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.
 
     if todo:
         if embedder is None:
-            from indexer.embedder import load_embedder
-
-            embedder = load_embedder(settings)
+            embedder = _load_embedder(settings)
             if embedder.spec() != spec:
                 raise CollectionMismatch(f"model {embedder.name} is not {spec.model}")
         _embed_all(store, catalog, embedder, settings, todo, report, progress)

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from indexer.embedder import Embedder
-from indexer.errors import CollectionMismatch
+from indexer.errors import CollectionMismatch, WeightsMissing
 from indexer.images import Reason, open_image
 from indexer.ingest import ROOTS_KEY, ROOTS_NAMESPACE, IndexReport, index_into, run_index
 from indexer.progress import Progress
@@ -163,6 +163,25 @@ def test_same_store_other_model_is_refused(
     other = tiny_settings.model_copy(update={"model": "ViT-B-32"})
     with pytest.raises(CollectionMismatch, match="sumo-tiny/none"):
         index_into(store, other, [tmp_path / "p"], progress=False)
+
+
+def test_a_run_without_weights_leaves_no_collection_behind(
+    tiny_settings: CorpusSettings, tmp_path: Path, make_images: MakeImages,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The README's first command on a machine without the default weights: the published
+    # tag is known (its spec is cheap) but the download fails.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    make_images(tmp_path / "p", 2)
+    missing = tiny_settings.model_copy(
+        update={"model": "ViT-B-32", "pretrained": "laion2b_s34b_b79k"})
+    with pytest.raises(WeightsMissing):
+        run_index(missing, [tmp_path / "p"])
+    with EdgeStore(tiny_settings.data) as s:
+        assert s.spec() is None
+    # So the next run, with a model that does load, is not refused as "another model".
+    assert run_index(tiny_settings, [tmp_path / "p"]) == 0
 
 
 def test_run_index_exit_codes_and_summary(
