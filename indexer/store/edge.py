@@ -106,11 +106,12 @@ def _prewarm(folder: Path, budget: int) -> None:
     """Read a shard's segment files once, up to ``budget`` bytes.
 
     Qdrant drops a closed segment's pages from the page cache, so after a restart every
-    user-state write faults in the payload pages it lands on: measured here, 0.27 ms per
-    15 KB document instead of 0.05 ms for the first few thousand writes. Reading the files
-    (sequentially, ~50 ms for 40 MB) brings them back, as a database's pre-warm does. The
-    service does it before taking requests (a background read would compete with the first
-    queries), within a bounded budget so a large store still starts quickly."""
+    user-state write faults in the payload pages it lands on: 0.32 ms per 15 KB document
+    instead of 0.08 ms for the first thousands of writes (``benchmarks/bench_edge_docs.py``).
+    Reading the files (sequentially, 0.06 s for 59 MB there) brings them back, as a
+    database's pre-warm does. The service does it before taking requests (a background read
+    would compete with the first queries), within a bounded budget so a large store still
+    starts quickly."""
     left = budget
     with contextlib.suppress(OSError):
         for f in sorted(folder.rglob("*")):
