@@ -223,6 +223,13 @@ def test_mmr_same_ids_as_reference_and_scores_are_similarity(pair, corpus, queri
         diverse = edge.search_mmr(q, 6, diversity=0.8, candidates=40, exclude=exclude)
         assert [h.id for h in edge.search_mmr(q, 6, diversity=0.0, exclude=exclude)] == plain
         assert [h.id for h in diverse] != plain
+        # The sumo policy sends a plain search when it exploits one item: MMR's first pick
+        # is the nearest neighbour whatever the diversity, on both backends.
+        for store in pair:
+            for diversity in (0.1, 0.8):
+                first = store.search_mmr(q, 1, diversity=diversity, candidates=20,
+                                         exclude=exclude)
+                assert [h.id for h in first] == plain[:1]
 
 
 @pytest.mark.parametrize("strategy", list(RecommendStrategy))
