@@ -21,5 +21,10 @@ class Settings(CorpusSettings):
         default=60.0, ge=0,
         description="seconds between store flushes, which truncate the embedded store's "
         "write-ahead log (0: only at shutdown)")
+    regions_seconds: float = Field(
+        default=600.0, ge=0,
+        description="seconds between checks that the region map (what the sumo policy "
+        "searches over) still fits the collection; rebuilt after it changed size by 25% "
+        "(0: only at start)")
     # Gap filler (optional extra ``generate``): a Hugging Face id or a local diffusers folder
     generator_model: str = "stabilityai/sdxl-turbo"

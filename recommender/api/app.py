@@ -22,10 +22,11 @@ from indexer.errors import StoreUnavailable
 from indexer.store import open_store
 from indexer.store.base import Store
 from indexer.store.edge import EdgeStore
+from recommender import regions
 from recommender.api import errors
 from recommender.api.context import AppContext
 from recommender.api.limits import BodyLimitMiddleware
-from recommender.api.maintenance import flush_periodically
+from recommender.api.maintenance import flush_periodically, refresh_regions_periodically
 from recommender.api.metrics import Metrics, MetricsMiddleware
 from recommender.api.routes import gaps, health, items, search, users, web
 from recommender.api.services.catalog import Catalog
@@ -53,8 +54,9 @@ def build_context(
     settings: Settings, store: Store, metrics: Metrics, embedder: TextEmbedder | None = None
 ) -> AppContext:
     """Everything the handlers use, over an open store (blocking: warms the store, loads
-    the model)."""
+    or builds the region map, loads the model)."""
     store.warm()
+    regions.refresh(store)
     engine = Engine(store, default_policy=settings.policy, seed=settings.seed)
     text = TextEncoder(settings, store, embedder)
     repo = UserRepository(store, engine)
@@ -108,15 +110,19 @@ def create_app(
         # and every request in flight waits for it.
         gc.collect()
         gc.freeze()
-        upkeep = (asyncio.create_task(flush_periodically(context.store, settings.flush_seconds))
-                  if settings.flush_seconds > 0 else None)
+        upkeep = [
+            asyncio.create_task(job(context.store, every))
+            for job, every in ((flush_periodically, settings.flush_seconds),
+                               (refresh_regions_periodically, settings.regions_seconds))
+            if every > 0
+        ]
         try:
             yield
         finally:
-            if upkeep is not None:
-                upkeep.cancel()
+            for task in upkeep:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await upkeep
+                    await task
             app.state.sumo = None
             if owned:
                 await run_in_threadpool(context.store.close)

@@ -9,6 +9,10 @@ segment and the two open ones). A server that never flushed would grow its data 
 gigabytes a day. A flush stalls writers for ~45 ms, so it runs every ``SUMO_FLUSH_SECONDS``
 in a worker thread rather than per request. The server backend's flush is a no-op (Qdrant
 manages its own storage).
+
+The region map the ``sumo`` policy searches over (``recommender.regions``) is rebuilt here
+too when the collection has changed size by a quarter: a build takes seconds, so never in a
+request.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.errors import StoreUnavailable
 from indexer.store.base import Store
+from recommender import regions
 
 log = logging.getLogger("sumo.maintenance")
 
@@ -33,3 +38,13 @@ async def flush_periodically(store: Store, every_s: float) -> None:
             await run_in_threadpool(store.flush)
         except StoreUnavailable as exc:
             log.warning("store flush skipped: %s", exc)
+
+
+async def refresh_regions_periodically(store: Store, every_s: float) -> None:
+    """Look for a stale (or another replica's newer) region map every ``every_s`` seconds."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await run_in_threadpool(regions.refresh, store)
+        except StoreUnavailable as exc:
+            log.warning("region map refresh skipped: %s", exc)

@@ -16,13 +16,13 @@ from recommender.policies.qdrant_feedback import QdrantFeedbackPolicy
 from recommender.policies.qdrant_recommend import QdrantRecommendBestPolicy, QdrantRecommendPolicy
 from recommender.policies.random import RandomPolicy
 from recommender.policies.rocchio import RocchioPolicy
-from recommender.policies.sumo import SumoPolicy, SumoSeedPolicy
+from recommender.policies.sumo import SumoPolicy, SumoSeedPolicy, SumoTargetPolicy
 
 REGISTRY: dict[str, type[Policy]] = {
     cls.name: cls
     for cls in (
-        SumoPolicy, SumoSeedPolicy, RandomPolicy, RocchioPolicy, QdrantRecommendPolicy,
-        QdrantRecommendBestPolicy, QdrantFeedbackPolicy, LinTSPolicy,
+        SumoPolicy, SumoTargetPolicy, SumoSeedPolicy, RandomPolicy, RocchioPolicy,
+        QdrantRecommendPolicy, QdrantRecommendBestPolicy, QdrantFeedbackPolicy, LinTSPolicy,
     )
 }
 

@@ -16,7 +16,7 @@ from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
 from recommender.sim.users import make_users
 from recommender.state import UserState
 
-EXPECTED = {"sumo", "sumo-seed", "random", "rocchio", "qdrant-recommend",
+EXPECTED = {"sumo", "sumo-target", "sumo-seed", "random", "rocchio", "qdrant-recommend",
             "qdrant-recommend-best", "qdrant-feedback", "lints"}
 
 

@@ -1,0 +1,200 @@
+"""Regions of the corpus: where a taste can be, before anything is known about it.
+
+A new user's taste could be anywhere, but not anywhere in the space: it is somewhere the
+collection has images. Spherical k-means over the item vectors cuts the collection into
+regions (about 80 items each, at most 256), and the ``sumo`` policy keeps a posterior over
+which region the user wants (``recommender/policies/sumo.py``). Each region carries its
+own calibration, because CLIP similarities mean different things in different places:
+
+- ``radius``: the similarity at which the region's members sit (30th percentile of the
+  members' similarity to the centroid): "this is one of them";
+- ``median``: the corpus-median similarity to the centroid: "unrelated".
+
+The map is stored as a document in the store itself (namespace ``sumo-regions``), so every
+API replica serves with the same map and a user's posterior means the same on all of them;
+the first process that needs one builds it (a compare-and-set write), the others read it.
+It is rebuilt when the collection has grown or shrunk by a quarter since; a user whose
+posterior refers to an older map starts a fresh search (their learned target stays).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from indexer.errors import ConflictError
+from indexer.store.base import Store
+from recommender.state import decode_f16, encode_f16
+
+log = logging.getLogger("sumo.regions")
+
+NAMESPACE, KEY = "sumo-regions", "map"
+ITEMS_PER_REGION = 80  # small enough that a niche taste is a region of its own
+MAX_REGIONS = 256  # the per-user posterior is one float16 per region, in the user document
+MIN_ITEMS = 200  # below this a collection is browsed, not searched: no map
+SAMPLE = 65_536  # vectors k-means sees (the rest of a large collection is assigned alike)
+ITERATIONS = 12
+MEMBER_QUANTILE = 0.3
+REBUILD_GROWTH = 0.25  # rebuild after the collection changed size by this fraction
+RECHECK_S = 300.0  # how often a process looks for a newer map written by another
+
+
+@dataclass(frozen=True)
+class RegionMap:
+    centroids: NDArray[np.float32]  # (k, dim), unit rows
+    radius: NDArray[np.float32]  # (k,) similarity of a typical member
+    median: NDArray[np.float32]  # (k,) corpus-median similarity
+    items: int  # collection size when built
+    version: str  # content hash: user posteriors refer to it
+
+    @property
+    def size(self) -> int:
+        return int(self.centroids.shape[0])
+
+    def to_body(self) -> dict[str, Any]:
+        return {
+            "k": self.size, "dim": int(self.centroids.shape[1]), "items": self.items,
+            "version": self.version, "centroids": encode_f16(self.centroids.ravel()),
+            "radius": [round(float(r), 4) for r in self.radius],
+            "median": [round(float(m), 4) for m in self.median],
+        }
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> RegionMap:
+        k, dim = int(body["k"]), int(body["dim"])
+        cent = decode_f16(str(body["centroids"])).astype(np.float32).reshape(k, dim)
+        cent /= np.linalg.norm(cent, axis=1, keepdims=True)
+        return cls(centroids=cent, radius=np.asarray(body["radius"], np.float32),
+                   median=np.asarray(body["median"], np.float32), items=int(body["items"]),
+                   version=str(body["version"]))
+
+
+def region_count(n_items: int) -> int:
+    return int(min(MAX_REGIONS, max(2, n_items // ITEMS_PER_REGION)))
+
+
+def build_region_map(vectors: NDArray[np.float32], items: int | None = None, *,
+                     k: int | None = None, seed: int = 0) -> RegionMap:
+    """Spherical k-means (k-means++ seeding) over unit ``vectors``; deterministic per seed."""
+    x = np.asarray(vectors, dtype=np.float32)
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    n = len(x)
+    k = min(k or region_count(items or n), n)
+    rng = np.random.default_rng(seed)
+    cent = np.empty((k, x.shape[1]), dtype=np.float32)
+    cent[0] = x[rng.integers(n)]
+    # k-means++ on a cosine distance: spread starting centroids, or small regions are
+    # swallowed by the big ones they happen to be seeded inside.
+    dist = 1.0 - x @ cent[0]
+    for j in range(1, k):
+        p = np.maximum(dist, 0.0) ** 2
+        cent[j] = x[rng.choice(n, p=p / p.sum())] if p.sum() > 0 else x[rng.integers(n)]
+        dist = np.minimum(dist, 1.0 - x @ cent[j])
+    labels = np.zeros(n, dtype=np.int64)
+    for _ in range(ITERATIONS):
+        labels = _assign(x, cent)
+        sums = np.zeros_like(cent, dtype=np.float64)
+        np.add.at(sums, labels, x)
+        empty = np.linalg.norm(sums, axis=1) == 0
+        sums[empty] = x[rng.integers(n, size=int(empty.sum()))]  # re-seed lost centroids
+        cent = (sums / np.linalg.norm(sums, axis=1, keepdims=True)).astype(np.float32)
+    labels = _assign(x, cent)
+    own = np.einsum("ij,ij->i", x, cent[labels])
+    radius = np.asarray([np.quantile(own[labels == j], MEMBER_QUANTILE) if np.any(labels == j)
+                         else float(np.median(own)) for j in range(k)], dtype=np.float32)
+    probe = x[rng.choice(n, size=min(n, 4096), replace=False)]
+    median = np.median(probe @ cent.T, axis=0).astype(np.float32)
+    radius = np.maximum(radius, median + 0.02)  # a region is always tighter than the corpus
+    digest = hashlib.sha1(cent.astype(np.float16).tobytes()).hexdigest()[:12]
+    return RegionMap(centroids=cent, radius=radius, median=median, items=items or n,
+                     version=digest)
+
+
+def _assign(x: NDArray[np.float32], cent: NDArray[np.float32]) -> NDArray[np.int64]:
+    out = np.empty(len(x), dtype=np.int64)
+    for start in range(0, len(x), 8192):  # bounded temporary: 8192 x k floats
+        out[start:start + 8192] = np.argmax(x[start:start + 8192] @ cent.T, axis=1)
+    return out
+
+
+def _sample_vectors(store: Store, limit: int) -> NDArray[np.float32]:
+    # Point ids are hashes, so the first ``limit`` items of a scroll are an unbiased sample,
+    # and the same one on every replica.
+    rows: list[NDArray[np.float32]] = []
+    for item in store.scroll(with_vectors=True, with_payload=False):
+        if item.vector is not None:
+            rows.append(np.asarray(item.vector, dtype=np.float32))
+        if len(rows) >= limit:
+            break
+    return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+
+
+def _stale(m: RegionMap, count: int) -> bool:
+    return abs(count - m.items) > REBUILD_GROWTH * max(m.items, 1)
+
+
+def load_or_build(store: Store, *, build: bool = True, rebuild: bool = False
+                  ) -> RegionMap | None:
+    """The store's region map: read it, or (``build``) build and store it when missing or
+    stale. ``None`` for a collection too small to need one."""
+    count = store.count() if store.spec() is not None else 0
+    if count < MIN_ITEMS:
+        return None
+    doc = store.get_document(NAMESPACE, KEY)
+    current = RegionMap.from_body(doc.body) if doc is not None else None
+    if current is not None and not rebuild and not _stale(current, count):
+        return current
+    if not build:
+        return current
+    t0 = time.perf_counter()
+    built = build_region_map(_sample_vectors(store, SAMPLE), count)
+    try:
+        store.put_document(NAMESPACE, KEY, built.to_body(),
+                           expected_version=doc.version if doc is not None else 0)
+    except ConflictError:  # another replica built one meanwhile: use theirs
+        doc = store.get_document(NAMESPACE, KEY)
+        return RegionMap.from_body(doc.body) if doc is not None else built
+    log.info("region map: %d regions over %d items in %.1f s", built.size, count,
+             time.perf_counter() - t0)
+    return built
+
+
+class _Entry:
+    def __init__(self, regions: RegionMap | None) -> None:
+        self.regions = regions
+        self.checked = time.monotonic()
+
+
+_cache: weakref.WeakKeyDictionary[Store, _Entry] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def regions_for(store: Store) -> RegionMap | None:
+    """This process's copy of the store's map (loaded or built on first use, looked up
+    again every ``RECHECK_S`` seconds in case another replica rebuilt it). Only the first
+    call builds; rebuilding a stale map is ``refresh``'s job, off the request path."""
+    entry = _cache.get(store)
+    if entry is not None and time.monotonic() - entry.checked < RECHECK_S:
+        return entry.regions
+    with _lock:  # one build per process, however many requests arrive meanwhile
+        entry = _cache.get(store)
+        if entry is None or time.monotonic() - entry.checked >= RECHECK_S:
+            entry = _Entry(load_or_build(store, build=entry is None))
+            _cache[store] = entry
+        return entry.regions
+
+
+def refresh(store: Store) -> RegionMap | None:
+    """Load (or rebuild, when stale) now: for a service's start and its upkeep timer."""
+    with _lock:
+        entry = _Entry(load_or_build(store))
+        _cache[store] = entry
+        return entry.regions

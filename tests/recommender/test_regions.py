@@ -1,0 +1,177 @@
+"""The corpus' region map and the ``sumo`` policy's posterior over it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.store.base import Item
+from indexer.store.edge import EdgeStore
+from recommender import regions
+from recommender.engine import Engine, Observation
+from recommender.policies.sumo import SumoPolicy
+from recommender.regions import MAX_REGIONS, build_region_map, load_or_build, regions_for
+from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
+from recommender.state import UserState, encode_f16, encode_unit_i8, unit
+
+
+@pytest.fixture(scope="module")
+def corpus() -> SyntheticCorpus:
+    return make_corpus(3000, dim=64, clusters=12, seed=4)
+
+
+@pytest.fixture(scope="module")
+def store(corpus: SyntheticCorpus, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[EdgeStore]:
+    s = EdgeStore(tmp_path_factory.mktemp("regions"))
+    load_corpus(s, corpus)
+    yield s
+    s.close()
+
+
+def test_regions_follow_the_corpus_clusters(corpus: SyntheticCorpus) -> None:
+    m = build_region_map(corpus.vectors)
+    assert m.size == 3000 // regions.ITEMS_PER_REGION
+    assert np.allclose(np.linalg.norm(m.centroids, axis=1), 1.0, atol=1e-5)
+    labels = np.argmax(corpus.vectors @ m.centroids.T, axis=1)
+    # Regions cut clusters into pieces but (almost) never straddle two of them.
+    purity = [np.bincount(corpus.labels[labels == r]).max() / np.sum(labels == r)
+              for r in range(m.size) if np.any(labels == r)]
+    assert np.mean(purity) > 0.95, np.mean(purity)
+    assert np.all(m.radius > m.median)  # members are nearer than the corpus at large
+    # Deterministic: every replica building from the same items gets the same map.
+    assert build_region_map(corpus.vectors).version == m.version
+    assert build_region_map(corpus.vectors, seed=1).version != m.version
+
+
+def test_the_map_is_a_document_built_once_and_rebuilt_when_stale(tmp_path: Path) -> None:
+    small = make_corpus(1000, dim=32, clusters=6, seed=2)
+    with EdgeStore(tmp_path / "d") as store:
+        load_corpus(store, make_corpus(150, dim=32, clusters=6, seed=2))
+        assert load_or_build(store) is None  # too small to search: browsed as is
+        load_corpus(store, small)  # 1,000 more items (ids of another seed: distinct)
+        first = load_or_build(store)
+        assert first is not None and first.items == store.count()
+        doc = store.get_document(regions.NAMESPACE, regions.KEY)
+        assert doc is not None and doc.body["version"] == first.version
+        # Read back, not rebuilt: same version, the document untouched.
+        again = load_or_build(store)
+        assert again is not None and again.version == first.version
+        assert np.allclose(again.centroids, first.centroids, atol=2e-3)
+        after = store.get_document(regions.NAMESPACE, regions.KEY)
+        assert after is not None and after.version == doc.version
+        # Grown by more than a quarter: rebuilt, unless only reading is allowed.
+        extra = make_corpus(600, dim=32, clusters=6, seed=9)
+        store.upsert([Item(id=f"x{i}", vector=v) for i, v in enumerate(extra.vectors)])
+        stale = load_or_build(store, build=False)
+        assert stale is not None and stale.version == first.version
+        rebuilt = load_or_build(store)
+        assert rebuilt is not None and rebuilt.items == store.count() != first.items
+
+
+def _vector(corpus: SyntheticCorpus, item_id: str) -> np.ndarray:
+    return corpus.vectors[corpus.index(item_id)]
+
+
+def test_long_dwells_make_their_region_likely(store: EdgeStore, corpus: SyntheticCorpus
+                                               ) -> None:
+    engine = Engine(store, default_policy="sumo", seed=3)
+    state = engine.new_state("cat-lover")
+    liked = 5  # the cluster this user lingers on
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        hits = engine.recommend(state, 5)
+        engine.observe(state, [
+            Observation(h.id, _vector(corpus, h.id),
+                        float(np.exp(rng.normal(9.0 if corpus.labels[corpus.index(h.id)] == liked
+                                                else 7.0, 0.5))))
+            for h in hits])
+    m = regions_for(store)
+    assert m is not None and state.data["rv"] == m.version
+    ll = SumoPolicy._loglik(state, m)
+    best = m.centroids[int(np.argmax(ll))]
+    assert int(np.argmax(corpus.centers @ best)) == liked
+    shown = [corpus.labels[corpus.index(h.id)] for h in engine.recommend(state, 10)]
+    assert shown.count(liked) >= 7, shown
+
+
+def test_cold_draws_cover_the_corpus(store: EdgeStore, corpus: SyntheticCorpus) -> None:
+    engine = Engine(store, default_policy="sumo", seed=5)
+    hits = engine.recommend(engine.new_state("new"), 12)
+    clusters = {int(corpus.labels[corpus.index(h.id)]) for h in hits}
+    assert len(clusters) >= 6, clusters  # 12 regions drawn uniformly: spread, not one place
+
+
+def test_a_new_map_restarts_the_search_but_keeps_the_target(store: EdgeStore,
+                                                            corpus: SyntheticCorpus) -> None:
+    engine = Engine(store, default_policy="sumo", seed=3)
+    state = engine.new_state("u")
+    hits = engine.recommend(state, 5)
+    engine.observe(state, [Observation(h.id, _vector(corpus, h.id), 3000.0 + 500 * i)
+                           for i, h in enumerate(hits)])
+    m = regions_for(store)
+    assert m is not None
+    state.data["rv"] = "an-old-map"
+    assert np.all(SumoPolicy._loglik(state, m) == 0.0)
+    target = state.target
+    assert target is not None
+    engine.observe(state, [Observation("other", unit(np.ones(64, np.float32)), 2000.0)])
+    assert state.data["rv"] == m.version and state.target is not None
+
+
+def test_warm_start_points_the_search_at_the_seed(store: EdgeStore, corpus: SyntheticCorpus
+                                                  ) -> None:
+    engine = Engine(store, default_policy="sumo", seed=3)
+    state = engine.new_state("seeded")
+    engine.seed(state, [corpus.centers[7]])
+    shown = [corpus.labels[corpus.index(h.id)] for h in engine.recommend(state, 10)]
+    assert shown.count(7) >= 7, shown
+
+
+def test_state_stays_small_with_the_largest_map() -> None:
+    # The largest posterior (MAX_REGIONS float16) beside a full window at CLIP's 512-d.
+    rng = np.random.default_rng(0)
+    state = UserState("u", "sumo", target=unit(rng.standard_normal(512).astype(np.float32)))
+    state.data.update(
+        win=[[encode_unit_i8(unit(rng.standard_normal(512).astype(np.float32))), -1.234]
+             for _ in range(12)],
+        m=encode_f16(rng.standard_normal(512).astype(np.float32)),
+        ll=encode_f16(-rng.random(MAX_REGIONS).astype(np.float32) * 100),
+        rv="0123456789ab", acc=0.5, checks=10, gap=1.0, n=10.0,
+    )
+    assert json.dumps(state.to_dict()).count(state.data["ll"]) == 1
+    assert state.size_bytes() <= 16 * 1024
+
+
+def test_the_service_upkeep_rebuilds_a_stale_map(tmp_path: Path) -> None:
+    from recommender.api.maintenance import refresh_regions_periodically
+
+    corpus = make_corpus(400, dim=32, clusters=4, seed=1)
+    with EdgeStore(tmp_path / "d") as store:
+        load_corpus(store, corpus)
+        first = regions_for(store)
+        assert first is not None
+        more = make_corpus(300, dim=32, clusters=4, seed=8)
+        store.upsert([Item(id=f"y{i}", vector=v) for i, v in enumerate(more.vectors)])
+        assert regions_for(store) is first  # requests never rebuild
+
+        async def run_briefly() -> None:
+            task = asyncio.create_task(refresh_regions_periodically(store, 0.01))
+            for _ in range(500):  # bounded: at most ~5 s
+                await asyncio.sleep(0.01)
+                current = regions_for(store)
+                if current is not None and current.version != first.version:
+                    break
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        asyncio.run(run_briefly())
+        rebuilt = regions_for(store)
+        assert rebuilt is not None and rebuilt.items == 700 and rebuilt.version != first.version
