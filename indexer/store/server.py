@@ -82,6 +82,13 @@ class ServerStore(Store):
         self._spec: CollectionSpec | None = None  # cached once seen; specs never change
         self._docs_ready = False
         self._create = threading.Lock()
+        # A Qdrant server applies a conditional upsert atomically per point; qdrant-client's
+        # local mode checks the filter and then writes, in Python, with no lock, so two
+        # threads can both pass the check and one write is lost, and a reader can see a
+        # payload half rewritten (seen: 73 of 90 concurrent increments kept). In local mode
+        # document reads and writes are serialised here instead.
+        self._doc_writes: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if self._local else contextlib.nullcontext())
 
     # --- error mapping -----------------------------------------------------------------
     @contextlib.contextmanager
@@ -426,7 +433,8 @@ class ServerStore(Store):
         return dict(records[0].payload or {}) if records else None
 
     def get_document(self, namespace: str, key: str) -> Document | None:
-        payload = self._doc_payload(common.document_point_id(namespace, key))
+        with self._doc_writes:  # local mode: never read a payload while it is rewritten
+            payload = self._doc_payload(common.document_point_id(namespace, key))
         return common.document_from_payload(payload) if payload else None
 
     def put_document(
@@ -438,6 +446,12 @@ class ServerStore(Store):
         write carries a nonce and the document keeps its last few (version, nonce) pairs:
         finding ours there means we won, even if others already wrote on top.
         """
+        with self._doc_writes:
+            return self._put_document(namespace, key, body, expected_version)
+
+    def _put_document(
+        self, namespace: str, key: str, body: Mapping[str, Any], expected_version: int
+    ) -> Document:
         body = common.json_safe(body)
         pid = common.document_point_id(namespace, key)
         name = self._documents()

@@ -338,10 +338,18 @@ def test_concurrent_increments_lose_nothing(empty: Store) -> None:
                     conflicts.append(1)
 
     threads = [threading.Thread(target=bump, args=(15,)) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    # Switch threads every microsecond: a check-then-write that is not atomic loses updates
+    # every run instead of once in a while (qdrant-client's local mode did, before the
+    # server store serialised document access in local mode).
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
     doc = empty.get_document("c", "n")
     assert doc is not None and doc.body["n"] == 90 and doc.version == 91
 
