@@ -87,7 +87,7 @@ class ServerStore(Store):
         # threads can both pass the check and one write is lost, and a reader can see a
         # payload half rewritten (seen: 73 of 90 concurrent increments kept). In local mode
         # document reads and writes are serialised here instead.
-        self._doc_writes: contextlib.AbstractContextManager[Any] = (
+        self._doc_lock: contextlib.AbstractContextManager[Any] = (
             threading.Lock() if self._local else contextlib.nullcontext())
 
     # --- error mapping -----------------------------------------------------------------
@@ -433,7 +433,7 @@ class ServerStore(Store):
         return dict(records[0].payload or {}) if records else None
 
     def get_document(self, namespace: str, key: str) -> Document | None:
-        with self._doc_writes:  # local mode: never read a payload while it is rewritten
+        with self._doc_lock:  # local mode: never read a payload while it is rewritten
             payload = self._doc_payload(common.document_point_id(namespace, key))
         return common.document_from_payload(payload) if payload else None
 
@@ -446,7 +446,7 @@ class ServerStore(Store):
         write carries a nonce and the document keeps its last few (version, nonce) pairs:
         finding ours there means we won, even if others already wrote on top.
         """
-        with self._doc_writes:
+        with self._doc_lock:
             return self._put_document(namespace, key, body, expected_version)
 
     def _put_document(
