@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 
 from indexer.errors import ConflictError
 from indexer.store.base import Store
+from recommender.gaps.cluster import spherical_kmeans, unit_rows
 from recommender.state import decode_f16, encode_f16
 
 log = logging.getLogger("sumo.regions")
@@ -83,46 +84,25 @@ def region_count(n_items: int) -> int:
 
 def build_region_map(vectors: NDArray[np.float32], items: int | None = None, *,
                      k: int | None = None, seed: int = 0) -> RegionMap:
-    """Spherical k-means (k-means++ seeding) over unit ``vectors``; deterministic per seed."""
-    x = np.asarray(vectors, dtype=np.float32)
-    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    """Spherical k-means (k-means++ seeding, the gap report's) over unit ``vectors``;
+    deterministic per seed."""
+    x = unit_rows(np.asarray(vectors, dtype=np.float32))
     n = len(x)
     k = min(k or region_count(items or n), n)
-    rng = np.random.default_rng(seed)
-    cent = np.empty((k, x.shape[1]), dtype=np.float32)
-    cent[0] = x[rng.integers(n)]
-    # k-means++ on a cosine distance: spread starting centroids, or small regions are
-    # swallowed by the big ones they happen to be seeded inside.
-    dist = 1.0 - x @ cent[0]
-    for j in range(1, k):
-        p = np.maximum(dist, 0.0) ** 2
-        cent[j] = x[rng.choice(n, p=p / p.sum())] if p.sum() > 0 else x[rng.integers(n)]
-        dist = np.minimum(dist, 1.0 - x @ cent[j])
-    labels = np.zeros(n, dtype=np.int64)
-    for _ in range(ITERATIONS):
-        labels = _assign(x, cent)
-        sums = np.zeros_like(cent, dtype=np.float64)
-        np.add.at(sums, labels, x)
-        empty = np.linalg.norm(sums, axis=1) == 0
-        sums[empty] = x[rng.integers(n, size=int(empty.sum()))]  # re-seed lost centroids
-        cent = (sums / np.linalg.norm(sums, axis=1, keepdims=True)).astype(np.float32)
-    labels = _assign(x, cent)
+    # One restart of few iterations: regions need to be compact, not the best of several
+    # fits (the gap report's default), and this runs on 65k vectors at service start.
+    cent, labels, _ = spherical_kmeans(x, np.ones(n), k, seed=seed, iters=ITERATIONS,
+                                       restarts=1)
     own = np.einsum("ij,ij->i", x, cent[labels])
     radius = np.asarray([np.quantile(own[labels == j], MEMBER_QUANTILE) if np.any(labels == j)
                          else float(np.median(own)) for j in range(k)], dtype=np.float32)
+    rng = np.random.default_rng(seed)
     probe = x[rng.choice(n, size=min(n, 4096), replace=False)]
     median = np.median(probe @ cent.T, axis=0).astype(np.float32)
     radius = np.maximum(radius, median + 0.02)  # a region is always tighter than the corpus
     digest = hashlib.sha1(cent.astype(np.float16).tobytes()).hexdigest()[:12]
     return RegionMap(centroids=cent, radius=radius, median=median, items=items or n,
                      version=digest)
-
-
-def _assign(x: NDArray[np.float32], cent: NDArray[np.float32]) -> NDArray[np.int64]:
-    out = np.empty(len(x), dtype=np.int64)
-    for start in range(0, len(x), 8192):  # bounded temporary: 8192 x k floats
-        out[start:start + 8192] = np.argmax(x[start:start + 8192] @ cent.T, axis=1)
-    return out
 
 
 def _sample_vectors(store: Store, limit: int) -> NDArray[np.float32]:

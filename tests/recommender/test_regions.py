@@ -102,10 +102,17 @@ def test_long_dwells_make_their_region_likely(store: EdgeStore, corpus: Syntheti
 
 
 def test_cold_draws_cover_the_corpus(store: EdgeStore, corpus: SyntheticCorpus) -> None:
-    engine = Engine(store, default_policy="sumo", seed=5)
-    hits = engine.recommend(engine.new_state("new"), 12)
-    clusters = {int(corpus.labels[corpus.index(h.id)]) for h in hits}
-    assert len(clusters) >= 6, clusters  # 12 regions drawn uniformly: spread, not one place
+    def clusters_in_first_batch(policy: str, seed: int) -> int:
+        engine = Engine(store, default_policy=policy, seed=seed)
+        hits = engine.recommend(engine.new_state("new"), 12)
+        return len({int(corpus.labels[corpus.index(h.id)]) for h in hits})
+
+    # A new user's 12 draws are uniform over the regions: spread over the 12 clusters at
+    # least as well as random items (~6 distinct), never bunched in one place (~1-3).
+    # Averaged over 30 new users, so the statement does not hang on one seed.
+    sumo = np.mean([clusters_in_first_batch("sumo", s) for s in range(30)])
+    random = np.mean([clusters_in_first_batch("random", s) for s in range(30)])
+    assert sumo >= random - 0.3 and sumo >= 5.5, (sumo, random)
 
 
 def test_a_new_map_restarts_the_search_but_keeps_the_target(store: EdgeStore,
