@@ -15,6 +15,7 @@ the same corpus and users, what bounds that:
     python benchmarks/bench_gap_ceiling.py                  # sumo, rocchio
     python benchmarks/bench_gap_ceiling.py --policies sumo,qdrant-recommend-best
     python benchmarks/bench_gap_ceiling.py --dim 512          # CLIP's width: further still
+    python benchmarks/bench_gap_ceiling.py --policies sumo --set REPEL=1.0
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from indexer.store.edge import EdgeStore
 from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
 from recommender.sim.runner import run_user
 from recommender.sim.users import SimUser, make_users
+from recommender.sim.variants import override_or_exit
 
 # The planted-gap simulation's settings (tests/recommender/test_gaps_sim.py).
 N_ITEMS, DIM, CLUSTERS, HOLES = 6000, 64, 40, (3, 11, 23)
@@ -71,7 +73,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--policies", default="sumo,rocchio")
     ap.add_argument("--dim", type=int, default=DIM, help="64 as in the test; CLIP's 512 too")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a constant of recommender.policies.sumo for this run")
     args = ap.parse_args()
+    override_or_exit(args.set)
     corpus = make_corpus(N_ITEMS, dim=args.dim, clusters=CLUSTERS, seed=1, holes=HOLES)
     users = make_users("niche", corpus, PER_HOLE * len(HOLES), seed=5, clusters=list(HOLES))
     print(f"{N_ITEMS} items, {args.dim}-d, {CLUSTERS} clusters, holes {HOLES}; {len(users)} users "

@@ -18,27 +18,12 @@ Differences under ~0.03 in the mean are noise at 48 users per model (rerun with 
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-import recommender.policies.sumo as sumo_module
-from indexer.store.edge import EdgeStore
-from recommender.sim.corpus import load_corpus, make_corpus
-from recommender.sim.runner import run_user
 from recommender.sim.users import UserModel, make_users
-
-
-def override(assignments: list[str]) -> None:
-    for a in assignments:
-        name, _, value = a.partition("=")
-        if not hasattr(sumo_module, name) or not name.isupper():
-            raise SystemExit(f"--set {a}: recommender.policies.sumo has no constant {name!r}")
-        old = getattr(sumo_module, name)
-        setattr(sumo_module, name, type(old)(value))
+from recommender.sim.variants import override_or_exit, run_with_oracle, simulated_store
 
 
 def main() -> int:
@@ -51,26 +36,18 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     args = ap.parse_args()
-    override(args.set)
-    corpus = make_corpus(args.items, 512, 200, seed=args.seed)
-    folder = Path(tempfile.mkdtemp(prefix="sumo-variants-"))
+    override_or_exit(args.set)
     t0 = time.perf_counter()
     means: dict[str, float] = {}
-    try:
-        with EdgeStore(folder) as store:
-            load_corpus(store, corpus)
-            for model in UserModel:
-                caps = []
-                for i, user in enumerate(make_users(model, corpus, args.users, seed=args.seed)):
-                    runs = {}
-                    for p in ("oracle", args.policy):
-                        user.views = 0
-                        runs[p] = run_user(store, corpus, user, i, p, horizon=args.horizon,
-                                           batch=args.batch, seed=args.seed * 7919 + 1000 * i)
-                    caps.append(runs[args.policy].capture(runs["oracle"], args.horizon))
-                means[model.value] = float(np.mean(caps))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with simulated_store(args.items, args.seed) as (corpus, store):
+        for model in UserModel:
+            caps = []
+            for i, user in enumerate(make_users(model, corpus, args.users, seed=args.seed)):
+                run, oracle = run_with_oracle(store, corpus, user, i, args.policy,
+                                              horizon=args.horizon, batch=args.batch,
+                                              seed=args.seed)
+                caps.append(run.capture(oracle, args.horizon))
+            means[model.value] = float(np.mean(caps))
     cells = " ".join(f"{m} {v:.2f}" for m, v in means.items())
     print(f"{args.policy} {' '.join(args.set)} | T={args.horizon}: {cells} | "
           f"mean {np.mean(list(means.values())):.3f} ({time.perf_counter() - t0:.0f} s, "

@@ -14,17 +14,21 @@ expectation) and ``oracle`` is a policy that knows the hidden taste.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
-from indexer.store.base import Store, Vector
+from indexer.store.base import Hit, Store, Vector
 from recommender.engine import Engine, Observation
 from recommender.policies.oracle import OraclePolicy
 from recommender.sim.corpus import SyntheticCorpus
 from recommender.sim.users import SimUser
+from recommender.state import UserState
+
+# Called after each batch's feedback: (state, the batch shown, impression index of its first)
+BatchHook = Callable[[UserState, list[Hit], int], None]
 
 
 @dataclass
@@ -79,7 +83,7 @@ class Truth:
 
 def run_user(
     store: Store, corpus: SyntheticCorpus, user: SimUser, user_index: int, policy: str, *,
-    horizon: int, batch: int, seed: int,
+    horizon: int, batch: int, seed: int, on_batch: BatchHook | None = None,
 ) -> Trace:
     truth = Truth(user, corpus)
     oracle = OraclePolicy(store, np.random.default_rng(seed), truth=truth, ids=corpus.ids)
@@ -116,6 +120,8 @@ def run_user(
         t0 = time.perf_counter()
         engine.observe(state, events)
         tr.update_ms.append((time.perf_counter() - t0) * 1000 / len(events))
+        if on_batch is not None:
+            on_batch(state, hits, t - len(hits))
     tr.first_like = first_like
     tr.repeats = repeats
     tr.state_bytes = state.size_bytes()

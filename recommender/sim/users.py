@@ -57,6 +57,9 @@ class SimUser:
     flick_rate: float = 0.05  # accidental fast scrolls
     outlier_rate: float = 0.01  # walked away from the phone
     views: int = 0  # impressions so far (drives drift when no time is given)
+    # Diagnostics only: dwell is exactly its expectation (no noise, flicks or walk-aways),
+    # to tell what a policy makes of perfect signals from what the noise allows.
+    noiseless: bool = False
 
     @property
     def taste(self) -> Vector:
@@ -103,6 +106,9 @@ class SimUser:
         if t is None:
             t = self.views
             self.views += 1
+        if self.noiseless:
+            return float(self.expected_dwell_ms(np.asarray(vector, np.float32)[None, :],
+                                                np.asarray([appeal], np.float32), t)[0])
         u = rng.random()
         if u < self.flick_rate:
             return float(rng.uniform(40.0, 300.0))

@@ -88,6 +88,31 @@ def test_sumo_beats_random_and_never_repeats(tmp_path: Path) -> None:
     assert np.mean(caps["sumo"]) > np.mean(caps["random"]) + 0.2
 
 
+def test_a_noiseless_user_dwells_exactly_as_expected(corpus) -> None:  # type: ignore[no-untyped-def]
+    u = make_users("noisy", corpus, 1, seed=2)[0]
+    u.noiseless = True
+    rng = np.random.default_rng(0)
+    x = corpus.vectors[:200]
+    got = np.array([u.dwell_ms(v, rng, t=0, appeal=float(a))
+                    for v, a in zip(x, corpus.appeal[:200], strict=True)])
+    # No flicks, walk-aways or noise (the noisy model has 20% of the first two): what
+    # remains is taste and the item's own appeal.
+    assert np.allclose(got, u.expected_dwell_ms(x, corpus.appeal[:200]))
+
+
+def test_the_runner_reports_every_batch(tmp_path: Path) -> None:
+    corpus = make_corpus(1000, dim=32, clusters=8, seed=3)
+    seen: list[tuple[int, int, bool]] = []
+    with EdgeStore(tmp_path / "s") as store:
+        load_corpus(store, corpus)
+        u = make_users("broad", corpus, 1, seed=0)[0]
+        run_user(store, corpus, u, 0, "sumo", horizon=12, batch=5, seed=0,
+                 on_batch=lambda state, hits, t0: seen.append(
+                     (t0, len(hits), state.dwell.count == t0 + len(hits))))
+    # After each batch's feedback: where it started, its size, the state already updated.
+    assert seen == [(0, 5, True), (5, 5, True), (10, 2, True)]
+
+
 def test_truth_switches_with_drift(corpus) -> None:  # type: ignore[no-untyped-def]
     u = make_users("drift", corpus, 1, seed=4)[0]
     truth = Truth(u, corpus)
@@ -105,3 +130,19 @@ def test_bench_quick_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert all(s["repeats"] == 0 for s in result["summaries"])
     assert result["perf"]["sumo_state_bytes_max"] <= 16 * 1024
     assert (tmp_path / "recommend.png").stat().st_size > 10_000
+
+
+def test_variants_override_sumo_constants_by_name() -> None:
+    import recommender.policies.sumo as sumo_module
+    from recommender.sim.variants import UnknownConstant, override
+
+    before = sumo_module.GREED
+    try:
+        override(["GREED=6"])
+        assert sumo_module.GREED == 6.0 and isinstance(sumo_module.GREED, float)
+    finally:
+        sumo_module.GREED = before
+    for bad in ("NOPE=1", "unit=1", "GREED"):
+        with pytest.raises((UnknownConstant, ValueError)):
+            override([bad])
+    assert before == sumo_module.GREED

@@ -1,0 +1,70 @@
+"""Tuning runs of SUMO: its constants overridden by name, over a throw-away simulated store.
+
+``benchmarks/bench_variants.py --set GREED=6.0`` and ``benchmarks/diagnose_sumo.py --set ...``
+patch ``recommender.policies.sumo`` for the length of one process, so every "tried and not
+kept" row in docs/recommender.md is one command, without a constant kept in the code for it.
+Both run the full benchmark's users, runner and capture, in this process, on a smaller corpus.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import recommender.policies.sumo as sumo_module
+from indexer.store.base import Store
+from indexer.store.edge import EdgeStore
+from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
+from recommender.sim.runner import BatchHook, Trace, run_user
+from recommender.sim.users import SimUser
+
+
+class UnknownConstant(ValueError):
+    pass
+
+
+def override(assignments: Iterable[str]) -> None:
+    """Apply ``NAME=VALUE`` assignments to SUMO's constants (each keeps its type)."""
+    for a in assignments:
+        name, _, value = a.partition("=")
+        if not name.isupper() or not hasattr(sumo_module, name):
+            raise UnknownConstant(f"{a}: recommender.policies.sumo has no constant {name!r}")
+        old = getattr(sumo_module, name)
+        setattr(sumo_module, name, type(old)(value))
+
+
+def override_or_exit(assignments: Iterable[str]) -> None:
+    """``override`` for a command line: a bad ``--set`` ends the script with its reason."""
+    try:
+        override(assignments)
+    except (UnknownConstant, ValueError) as e:
+        raise SystemExit(f"--set {e}") from None
+
+
+@contextmanager
+def simulated_store(items: int, seed: int) -> Iterator[tuple[SyntheticCorpus, Store]]:
+    """The benchmark's corpus (512-d, 200 clusters) in an Edge store that is deleted after."""
+    corpus = make_corpus(items, 512, 200, seed=seed)
+    folder = Path(tempfile.mkdtemp(prefix="sumo-variants-"))
+    try:
+        with EdgeStore(folder) as store:
+            load_corpus(store, corpus)
+            yield corpus, store
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_with_oracle(
+    store: Store, corpus: SyntheticCorpus, user: SimUser, index: int, policy: str, *,
+    horizon: int, batch: int, seed: int, on_batch: BatchHook | None = None,
+) -> tuple[Trace, Trace]:
+    """(policy, oracle) runs of one user with the benchmark's seeding: capture needs both."""
+    runs = []
+    for p, hook in ((policy, on_batch), ("oracle", None)):
+        user.views = 0
+        runs.append(run_user(store, corpus, user, index, p, horizon=horizon, batch=batch,
+                             seed=seed * 7919 + 1000 * index, on_batch=hook))
+    return runs[0], runs[1]
