@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
 
@@ -30,21 +31,21 @@ log = logging.getLogger("sumo.maintenance")
 
 
 async def flush_periodically(store: Store, every_s: float) -> None:
-    """Flush ``store`` every ``every_s`` seconds until cancelled. A store that is down is
-    tried again next time: flushing is upkeep, never a reason to stop serving."""
-    while True:
-        await asyncio.sleep(every_s)
-        try:
-            await run_in_threadpool(store.flush)
-        except StoreUnavailable as exc:
-            log.warning("store flush skipped: %s", exc)
+    """Flush ``store`` every ``every_s`` seconds until cancelled."""
+    await _every(every_s, store.flush, "store flush")
 
 
 async def refresh_regions_periodically(store: Store, every_s: float) -> None:
     """Look for a stale (or another replica's newer) region map every ``every_s`` seconds."""
+    await _every(every_s, lambda: regions.refresh(store), "region map refresh")
+
+
+async def _every(every_s: float, job: Callable[[], object], what: str) -> None:
+    """Run blocking ``job`` in a worker thread every ``every_s`` seconds until cancelled. A
+    store that is down is tried again next time: upkeep is never a reason to stop serving."""
     while True:
         await asyncio.sleep(every_s)
         try:
-            await run_in_threadpool(regions.refresh, store)
+            await run_in_threadpool(job)
         except StoreUnavailable as exc:
-            log.warning("region map refresh skipped: %s", exc)
+            log.warning("%s skipped: %s", what, exc)

@@ -191,12 +191,8 @@ class SumoTargetPolicy(Policy):
             # A standout view the target has not caught up with yet: show its nearest
             # neighbour. A second long dwell confirms the region; a short one was noise.
             exploit += self.store.search(best_x, 1, exclude=exclude)
-        want, skip = n_exploit - len(exploit), set(exclude) | {h.id for h in exploit}
-        if want == 1:  # MMR's first pick is the plain nearest neighbour: skip its overhead
-            exploit += self.store.search(target, 1, exclude=skip)
-        else:
-            exploit += self.store.search_mmr(target, want, diversity=MMR_DIVERSITY,
-                                             candidates=max(20, 4 * n_exploit), exclude=skip)
+        exploit += self._around(target, n_exploit - len(exploit),
+                                set(exclude) | {h.id for h in exploit}, pool=n_exploit)
         taken = {h.id for h in exploit}
         n_explore = limit - len(exploit)
         if n_explore <= 0:
@@ -207,6 +203,17 @@ class SumoTargetPolicy(Policy):
         queries = [slerp(x, target, pull) for _, x in spread]
         explore = self.nearest_distinct(queries, excl, taken)
         return exploit + explore
+
+    def _around(self, target: Vector, n: int, exclude: Collection[str], *, pool: int
+                ) -> list[Hit]:
+        """``n`` unseen items around ``target`` by Qdrant's MMR query, whose candidates are
+        the nearest ``max(20, 4 * pool)``."""
+        if n <= 0:
+            return []
+        if n == 1:  # MMR's first pick is the plain nearest neighbour: skip its overhead
+            return self.store.search(target, 1, exclude=exclude)
+        return self.store.search_mmr(target, n, diversity=MMR_DIVERSITY,
+                                     candidates=max(20, 4 * pool), exclude=exclude)
 
 
 # --- sumo: the target optimiser plus a search over the corpus' regions --------------------
@@ -270,12 +277,8 @@ class SumoPolicy(SumoTargetPolicy):
         target = state.target
         home = int(np.argmax(regions.centroids @ target)) if target is not None else -1
         n_exploit = int(np.sum(draws == home))
-        exploit: list[Hit] = []
-        if target is not None and n_exploit == 1:  # MMR's first pick is the nearest item
-            exploit = self.store.search(target, 1, exclude=exclude)
-        elif target is not None and n_exploit > 1:
-            exploit = self.store.search_mmr(target, n_exploit, diversity=MMR_DIVERSITY,
-                                            candidates=max(20, 4 * n_exploit), exclude=exclude)
+        exploit = ([] if target is None else
+                   self._around(target, n_exploit, exclude, pool=n_exploit))
         taken = {h.id for h in exploit}
         centres = [regions.centroids[r] for r in draws if r != home]
         queries = [slerp(c, target, TOWARD_TARGET) if target is not None else c
