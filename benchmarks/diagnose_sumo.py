@@ -29,25 +29,20 @@ from numpy.typing import NDArray
 
 import recommender.policies.sumo as sumo_policy
 from indexer.store.base import Hit, Store
+from recommender.gaps.cluster import assign
 from recommender.regions import RegionMap, regions_for
 from recommender.sim.corpus import SyntheticCorpus
-from recommender.sim.runner import Trace
+from recommender.sim.runner import Trace, run_user
 from recommender.sim.users import SimUser, UserModel, make_users
-from recommender.sim.variants import override_or_exit, run_with_oracle, simulated_store
+from recommender.sim.variants import (
+    override_or_exit,
+    run_with_oracle,
+    simulated_store,
+    user_seed,
+)
 from recommender.state import UserState, decode_f16
 
 WINDOWS = ((0, 25), (25, 50), (50, 100), (100, 300))
-
-
-def item_regions(corpus: SyntheticCorpus, regions: RegionMap) -> NDArray[np.int64]:
-    return np.concatenate([np.argmax(corpus.vectors[i:i + 8192] @ regions.centroids.T, axis=1)
-                           for i in range(0, len(corpus.ids), 8192)])
-
-
-def capture(policy: Trace, oracle: Trace, a: int, b: int) -> float:
-    base = float(policy.baseline[a:b].mean())
-    return (float(policy.expected[a:b].mean()) - base) / (float(oracle.expected[a:b].mean())
-                                                           - base)
 
 
 class Recorder:
@@ -69,7 +64,7 @@ class Recorder:
 def summarise(model: str, runs: list[tuple[Trace, Trace, Recorder]], horizon: int
               ) -> tuple[float, str]:
     windows = [(a, min(b, horizon)) for a, b in WINDOWS if a < horizon]
-    caps = [np.mean([capture(p, o, a, b) for p, o, _ in runs]) for a, b in windows]
+    caps = [np.mean([p.capture(o, b, start=a) for p, o, _ in runs]) for a, b in windows]
     firsts = [p.first_like or horizon + 1 for p, _, _ in runs]
     late = horizon // 2
     share, home_cap, other_cap = [], [], []
@@ -121,8 +116,9 @@ def trace(store: Store, corpus: SyntheticCorpus, regions: RegionMap,
         print(line)
 
     print("impressions, then per view region:true interest/dwell score")
-    run_with_oracle(store, corpus, user, index, policy, horizon=horizon, batch=5, seed=seed,
-                    on_batch=show)
+    user.views = 0
+    run_user(store, corpus, user, index, policy, horizon=horizon, batch=5,
+             seed=user_seed(seed, index), on_batch=show)
 
 
 def main() -> int:
@@ -144,7 +140,7 @@ def main() -> int:
         regions = regions_for(store)
         if regions is None:
             raise SystemExit("corpus too small for a region map")
-        labels = item_regions(corpus, regions)
+        labels = assign(corpus.vectors, regions.centroids)
         if args.trace:
             model, _, i = args.trace.partition(":")
             user = make_users(model, corpus, int(i) + 1, seed=args.seed)[int(i)]

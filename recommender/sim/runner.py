@@ -47,10 +47,12 @@ class Trace:
     state_bytes: int = 0  # bounded part of the final state
     target: Vector | None = None  # the policy's learned target at the end
 
-    def capture(self, oracle: Trace, horizon: int) -> float:
-        base = float(self.baseline[:horizon].mean())
-        ceiling = float(oracle.expected[:horizon].mean()) - base
-        return (float(self.expected[:horizon].mean()) - base) / ceiling if ceiling > 0 else 0.0
+    def capture(self, oracle: Trace, horizon: int, start: int = 0) -> float:
+        """Capture over impressions ``start`` to ``horizon`` (the benchmark's: from 0)."""
+        window = slice(start, horizon)
+        base = float(self.baseline[window].mean())
+        ceiling = float(oracle.expected[window].mean()) - base
+        return (float(self.expected[window].mean()) - base) / ceiling if ceiling > 0 else 0.0
 
 
 class Truth:

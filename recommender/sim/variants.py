@@ -66,5 +66,10 @@ def run_with_oracle(
     for p, hook in ((policy, on_batch), ("oracle", None)):
         user.views = 0
         runs.append(run_user(store, corpus, user, index, p, horizon=horizon, batch=batch,
-                             seed=seed * 7919 + 1000 * index, on_batch=hook))
+                             seed=user_seed(seed, index), on_batch=hook))
     return runs[0], runs[1]
+
+
+def user_seed(seed: int, index: int) -> int:
+    """The run seed of user ``index`` (the full benchmark's formula)."""
+    return seed * 7919 + 1000 * index

@@ -146,3 +146,16 @@ def test_variants_override_sumo_constants_by_name() -> None:
         with pytest.raises((UnknownConstant, ValueError)):
             override([bad])
     assert before == sumo_module.GREED
+
+
+def test_capture_over_a_window_of_impressions() -> None:
+    from recommender.sim.runner import Trace
+
+    def trace(expected: list[float]) -> Trace:
+        return Trace(policy="p", model="m", user=0, expected=np.asarray(expected),
+                     baseline=np.ones(len(expected)), first_like=None, repeats=0)
+
+    oracle, policy = trace([3.0, 3.0, 3.0, 3.0]), trace([1.0, 1.0, 2.0, 3.0])
+    assert policy.capture(oracle, 4) == pytest.approx(0.375)  # (1.75-1) / (3-1)
+    assert policy.capture(oracle, 4, start=2) == pytest.approx(0.75)  # (2.5-1) / (3-1)
+    assert policy.capture(oracle, 2) == 0.0
