@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 from indexer.errors import ConflictError
 from indexer.store.base import Store
-from recommender.gaps.cluster import spherical_kmeans, unit_rows
+from recommender.gaps.cluster import assign, spherical_kmeans, unit_rows
 from recommender.state import decode_f16, encode_f16
 
 log = logging.getLogger("sumo.regions")
@@ -91,8 +91,10 @@ def build_region_map(vectors: NDArray[np.float32], items: int | None = None, *,
     k = min(k or region_count(items or n), n)
     # One restart of few iterations: regions need to be compact, not the best of several
     # fits (the gap report's default), and this runs on 65k vectors at service start.
-    cent, labels, _ = spherical_kmeans(x, np.ones(n), k, seed=seed, iters=ITERATIONS,
-                                       restarts=1)
+    cent, _, _ = spherical_kmeans(x, np.ones(n), k, seed=seed, iters=ITERATIONS, restarts=1)
+    # Its labels predate the last centre update when the iterations run out (0.3% of 65k
+    # items moved): a region's radius is measured on the items nearest its final centre.
+    labels = assign(x, cent)
     own = np.einsum("ij,ij->i", x, cent[labels])
     radius = np.asarray([np.quantile(own[labels == j], MEMBER_QUANTILE) if np.any(labels == j)
                          else float(np.median(own)) for j in range(k)], dtype=np.float32)
