@@ -92,8 +92,8 @@ def build_region_map(vectors: NDArray[np.float32], items: int | None = None, *,
     # One restart of few iterations: regions need to be compact, not the best of several
     # fits (the gap report's default), and this runs on 65k vectors at service start.
     cent, _, _ = spherical_kmeans(x, np.ones(n), k, seed=seed, iters=ITERATIONS, restarts=1)
-    # Its labels predate the last centre update when the iterations run out (0.3% of 65k
-    # items moved): a region's radius is measured on the items nearest its final centre.
+    # Its labels predate the last centre update when the iterations run out: a region's
+    # radius is measured on the items nearest its final centre.
     labels = assign(x, cent)
     own = np.einsum("ij,ij->i", x, cent[labels])
     radius = np.asarray([np.quantile(own[labels == j], MEMBER_QUANTILE) if np.any(labels == j)
