@@ -9,7 +9,7 @@ every "tried and not kept" row in docs/recommender.md is one command:
 
     python benchmarks/bench_variants.py                           # sumo, 20k items, T=100
     python benchmarks/bench_variants.py --policy sumo-target
-    python benchmarks/bench_variants.py --set GREED=1.0 --set LIKE_Z=2.0
+    python benchmarks/bench_variants.py --set SOURCES=8 --set PRIOR_G=1.0,0.5
 
 Differences under ~0.03 in the mean are noise at 48 users per model (rerun with another
 ``--seed`` before believing one).

@@ -9,7 +9,7 @@ exploitation draws on) and the capture of those views against the others:
     python benchmarks/diagnose_sumo.py                      # sumo, 20k items, 24 users
     python benchmarks/diagnose_sumo.py --noise-free         # users whose dwell is exact
     python benchmarks/diagnose_sumo.py --trace niche:1 --noise-free
-    python benchmarks/diagnose_sumo.py --noise-free --set GREED=6.0
+    python benchmarks/diagnose_sumo.py --noise-free --set NOISE=0.5
 
 ``--noise-free`` gives every user their expected dwell, with no noise, flicks or walk-aways
 (``SimUser.noiseless``): what the policy makes of perfect signals, apart from what the
@@ -27,9 +27,9 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
-import recommender.policies.sumo as sumo_policy
 from indexer.store.base import Hit, Store
 from recommender.gaps.cluster import assign
+from recommender.policies.evidence import RegionEvidence
 from recommender.regions import RegionMap, regions_for
 from recommender.sim.corpus import SyntheticCorpus
 from recommender.sim.runner import Trace, run_user
@@ -40,7 +40,7 @@ from recommender.sim.variants import (
     simulated_store,
     user_seed,
 )
-from recommender.state import UserState, decode_f16
+from recommender.state import UserState
 
 WINDOWS = ((0, 25), (25, 50), (50, 100), (100, 300))
 
@@ -102,10 +102,9 @@ def trace(store: Store, corpus: SyntheticCorpus, regions: RegionMap,
             j = corpus.index(h.id)
             views.append(f"r{labels[j]}:{interest[j]:.2f}/{z:+.1f}")
         line = f"{t0 + len(hits):4d} " + " ".join(views)
-        if "ll" in state.data:
-            ll = decode_f16(str(state.data["ll"])).astype(np.float64)
-            p = np.exp(sumo_policy.GREED * (ll - ll.max()))
-            p /= p.sum()
+        ev = RegionEvidence.load(state, regions)
+        if not ev.empty:
+            p = ev.posterior().probs
             top = np.argsort(-p)[:3]
             line += " | posterior " + " ".join(f"r{r}:{p[r]:.2f}({quality[r]:.2f})"
                                                for r in top)

@@ -3,11 +3,11 @@
 A new user's taste could be anywhere, but not anywhere in the space: it is somewhere the
 collection has images. Spherical k-means over the item vectors cuts the collection into
 regions (about 80 items each, at most 256), and the ``sumo`` policy keeps a posterior over
-which region the user wants (``recommender/policies/sumo.py``). Each region carries its
-own calibration, because CLIP similarities mean different things in different places:
+which region the user wants (``recommender/policies/evidence.py``). Each region carries
+its own calibration, because CLIP similarities mean different things in different places:
 
-- ``radius``: the similarity at which the region's members sit (30th percentile of the
-  members' similarity to the centroid): "this is one of them";
+- ``top``: the similarity to the centroid above which the collection's nearest
+  ``TOP_FRACTION`` sit: "as close as a narrow taste's favourites are";
 - ``median``: the corpus-median similarity to the centroid: "unrelated".
 
 The map is stored as a document in the store itself (namespace ``sumo-regions``), so every
@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 from indexer.errors import ConflictError
 from indexer.store.base import Store
-from recommender.gaps.cluster import assign, spherical_kmeans, unit_rows
+from recommender.gaps.cluster import spherical_kmeans, unit_rows
 from recommender.state import decode_f16, encode_f16
 
 log = logging.getLogger("sumo.regions")
@@ -43,7 +43,9 @@ MAX_REGIONS = 256  # the per-user posterior is one float16 per region, in the us
 MIN_ITEMS = 200  # below this a collection is browsed, not searched: no map
 SAMPLE = 65_536  # vectors k-means sees (the rest of a large collection is assigned alike)
 ITERATIONS = 12
-MEMBER_QUANTILE = 0.3
+TOP_FRACTION = 0.005  # a narrow taste: 1 image in 200 (sensitivity in docs/recommender.md)
+PROBE = 16_384  # vectors the calibration is measured on (0.5% of them: 82)
+FORMAT = 2  # of the stored document; an older one is rebuilt
 REBUILD_GROWTH = 0.25  # rebuild after the collection changed size by this fraction
 RECHECK_S = 300.0  # how often a process looks for a newer map written by another
 
@@ -51,7 +53,7 @@ RECHECK_S = 300.0  # how often a process looks for a newer map written by anothe
 @dataclass(frozen=True)
 class RegionMap:
     centroids: NDArray[np.float32]  # (k, dim), unit rows
-    radius: NDArray[np.float32]  # (k,) similarity of a typical member
+    top: NDArray[np.float32]  # (k,) similarity of the collection's nearest TOP_FRACTION
     median: NDArray[np.float32]  # (k,) corpus-median similarity
     items: int  # collection size when built
     version: str  # content hash: user posteriors refer to it
@@ -62,9 +64,10 @@ class RegionMap:
 
     def to_body(self) -> dict[str, Any]:
         return {
-            "k": self.size, "dim": int(self.centroids.shape[1]), "items": self.items,
-            "version": self.version, "centroids": encode_f16(self.centroids.ravel()),
-            "radius": [round(float(r), 4) for r in self.radius],
+            "format": FORMAT, "k": self.size, "dim": int(self.centroids.shape[1]),
+            "items": self.items, "version": self.version,
+            "centroids": encode_f16(self.centroids.ravel()),
+            "top": [round(float(r), 4) for r in self.top],
             "median": [round(float(m), 4) for m in self.median],
         }
 
@@ -73,7 +76,7 @@ class RegionMap:
         k, dim = int(body["k"]), int(body["dim"])
         cent = decode_f16(str(body["centroids"])).astype(np.float32).reshape(k, dim)
         cent /= np.linalg.norm(cent, axis=1, keepdims=True)
-        return cls(centroids=cent, radius=np.asarray(body["radius"], np.float32),
+        return cls(centroids=cent, top=np.asarray(body["top"], np.float32),
                    median=np.asarray(body["median"], np.float32), items=int(body["items"]),
                    version=str(body["version"]))
 
@@ -92,19 +95,18 @@ def build_region_map(vectors: NDArray[np.float32], items: int | None = None, *,
     # One restart of few iterations: regions need to be compact, not the best of several
     # fits (the gap report's default), and this runs on 65k vectors at service start.
     cent, _, _ = spherical_kmeans(x, np.ones(n), k, seed=seed, iters=ITERATIONS, restarts=1)
-    # Its labels predate the last centre update when the iterations run out: a region's
-    # radius is measured on the items nearest its final centre.
-    labels = assign(x, cent)
-    own = np.einsum("ij,ij->i", x, cent[labels])
-    radius = np.asarray([np.quantile(own[labels == j], MEMBER_QUANTILE) if np.any(labels == j)
-                         else float(np.median(own)) for j in range(k)], dtype=np.float32)
+    return calibrated(x, cent, items or n, seed=seed)
+
+
+def calibrated(x: NDArray[np.float32], centroids: NDArray[np.float32], items: int, *,
+               seed: int = 0) -> RegionMap:
+    """A map of ``centroids`` (unit rows) calibrated on a sample of the unit vectors ``x``."""
     rng = np.random.default_rng(seed)
-    probe = x[rng.choice(n, size=min(n, 4096), replace=False)]
-    median = np.median(probe @ cent.T, axis=0).astype(np.float32)
-    radius = np.maximum(radius, median + 0.02)  # a region is always tighter than the corpus
-    digest = hashlib.sha1(cent.astype(np.float16).tobytes()).hexdigest()[:12]
-    return RegionMap(centroids=cent, radius=radius, median=median, items=items or n,
-                     version=digest)
+    sims = x[rng.choice(len(x), size=min(len(x), PROBE), replace=False)] @ centroids.T
+    median, top = np.quantile(sims, [0.5, 1.0 - TOP_FRACTION], axis=0).astype(np.float32)
+    top = np.maximum(top, median + 0.02)  # "near" always means nearer than the corpus
+    digest = hashlib.sha1(centroids.astype(np.float16).tobytes()).hexdigest()[:12]
+    return RegionMap(centroids=centroids, top=top, median=median, items=items, version=digest)
 
 
 def _sample_vectors(store: Store, limit: int) -> NDArray[np.float32]:
@@ -131,7 +133,8 @@ def load_or_build(store: Store, *, build: bool = True, rebuild: bool = False
     if count < MIN_ITEMS:
         return None
     doc = store.get_document(NAMESPACE, KEY)
-    current = RegionMap.from_body(doc.body) if doc is not None else None
+    current = (RegionMap.from_body(doc.body)
+               if doc is not None and doc.body.get("format") == FORMAT else None)
     if current is not None and not rebuild and not _stale(current, count):
         return current
     if not build:
@@ -143,7 +146,8 @@ def load_or_build(store: Store, *, build: bool = True, rebuild: bool = False
                            expected_version=doc.version if doc is not None else 0)
     except ConflictError:  # another replica built one meanwhile: use theirs
         doc = store.get_document(NAMESPACE, KEY)
-        return RegionMap.from_body(doc.body) if doc is not None else built
+        return (RegionMap.from_body(doc.body)
+                if doc is not None and doc.body.get("format") == FORMAT else built)
     log.info("region map: %d regions over %d items in %.1f s", built.size, count,
              time.perf_counter() - t0)
     return built

@@ -1,6 +1,6 @@
 """SUMO: a target in CLIP space, pulled toward what the user looks at longer.
 
-Two variants share the idea from the seed project (Aveygo/SUMO, optimizer.py and algo.py):
+Three policies share the idea from the seed project (Aveygo/SUMO, optimizer.py and algo.py):
 
 ``sumo-seed`` is the seed, literally: each view is paired with the previous one, the longer
 viewed wins, and the gradient (winner − loser, scaled by the "winner bonus"
@@ -10,7 +10,7 @@ Adam's per-coordinate step is ~lr whatever the gradient's size, and unit-norm 51
 coordinates are ~0.044, so each step moves the target by more than its own length: in a
 normalised CLIP space the seed wanders at chance. It is kept to show exactly that.
 
-``sumo`` makes the idea work on the sphere:
+``sumo-target`` makes the idea work on the sphere:
 - dwell is scored per user, robustly (``recommender.dwell``), so gaps mean the same for a
   slow reader and a fast scroller, and outliers cannot dominate;
 - every new view is paired with each view in a recent window (not just the previous
@@ -28,6 +28,10 @@ normalised CLIP space the seed wanders at chance. It is kept to show exactly tha
   instead of re-sampling the biggest clusters), slerped toward the target; exploitation
   uses Qdrant's MMR query, so one batch is never five near-duplicates.
 State: target (f32), momentum (f16), a 12-view window (int8), a few scalars: ~13 KB.
+
+``sumo``, the default, is ``sumo-target`` plus a Bayesian search over the corpus' regions
+that decides where to look (``SumoPolicy`` below, ``recommender.policies.evidence``): the
+optimizer refines a point, the search finds the place.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ import numpy as np
 
 from indexer.store.base import Hit, Vector
 from recommender.policies.base import Policy, Scored, slerp
-from recommender.regions import RegionMap, regions_for
+from recommender.policies.evidence import LOG_REF, RegionEvidence
+from recommender.regions import regions_for
 from recommender.state import (
     UserState,
     decode_f16,
@@ -216,16 +221,11 @@ class SumoTargetPolicy(Policy):
                                      candidates=max(20, 4 * pool), exclude=exclude)
 
 
-# --- sumo: the target optimiser plus a search over the corpus' regions --------------------
-LIKE_Z = 1.5  # predicted dwell-score lift of a view inside the wanted region
-RELATED = 0.3  # share of that lift that grows with similarity below the region (relatedness)
-EDGE = 0.05  # similarity over which "inside the region" switches on
-BASELINE_Z = -0.3  # predicted score of an unrelated view (most views are; the median is 0)
-TAIL_DOF = 3.0  # Student-t residuals: one flick or walk-away cannot sink a region
-MEMORY = 0.99  # per view: old evidence fades, so a changed taste is found again
-GREED = 3.0  # posterior tempering of the Thompson draws (1: plain Thompson sampling)
-TOWARD_TARGET = 0.2  # how far a drawn region's centre is slerped toward the target
-SEED_PRIOR = 10.0  # log-odds per unit of similarity that a warm start gives a region
+# --- sumo: the target optimiser plus a Bayesian search over the corpus' regions ----------
+CANDIDATES = 10  # items per query point the expected dwell chooses from
+TOWARD_TARGET = 0.0  # query points slerped toward the target (0.3 measured 0.37 vs 0.43)
+DUPLICATE_COS = 0.95  # one batch shows no two items this alike
+SEED_LIFT = 1.5  # a warm-start vector counts as a view this much (log dwell) above typical
 
 
 class SumoPolicy(SumoTargetPolicy):
@@ -233,82 +233,82 @@ class SumoPolicy(SumoTargetPolicy):
 
     The optimiser refines a target from pairs, but it can only refine what it has seen:
     from a cold start it hill-climbs from wherever the first long dwells happened to be.
-    So the policy also keeps a posterior over the corpus' regions (``recommender.regions``)
-    under a simple, robust model of dwell scores (high inside the wanted region, a little
-    raised nearby, Student-t noise), updated by every view. Each slot of a batch draws a
-    region from the (tempered) posterior, Thompson sampling: a cold user's draws are spread
-    over the corpus, a long dwell makes its region and its neighbours likelier, and two
-    interests keep two regions drawn. When the draw is the target's own region, the slot
-    exploits the target (Qdrant's MMR query around it, as in ``sumo-target``); otherwise it
-    shows the item nearest the region's centre slerped a little toward the target (the
-    seed's "interpolate toward the target", from a place the evidence chose). A collection
-    too small for a region map is served as ``sumo-target``.
+    So the policy also weighs every region of the corpus (``recommender.regions``) as the
+    place the user wants, by how well "they look longer the nearer an image is to it"
+    explains their dwell times (``recommender.policies.evidence``), and shows the items of
+    highest posterior-expected dwell among the unseen items nearest the posterior's mean
+    direction and the likeliest region's centre (two queries). Early on, an item between several likely regions is worth more
+    than any one region's, and showing it narrows the search; once one region dominates,
+    its items win. A first batch with no evidence at all covers the corpus, as
+    ``sumo-target`` does; a warm start counts as liked views. The target keeps learning
+    (the gap report reads it, and ``sumo-target`` uses it) but does not pick items here:
+    as a query point it measured worse than the posterior (docs/recommender.md). A
+    collection too small for a region map is served as ``sumo-target``.
     """
 
     name = "sumo"
-    description = "SUMO (target optimiser + Thompson sampling over the corpus' regions)"
+    description = "SUMO (target optimiser + Bayesian search over the corpus' regions)"
 
     def update(self, state: UserState, batch: Sequence[Scored]) -> None:
         super().update(state, batch)
         regions = regions_for(self.store)
         if regions is None or not batch:
             return
-        ll = self._loglik(state, regions)
-        pred_base = self._prediction(regions, np.stack([o.vector for o in batch]))
-        for o, pred in zip(batch, pred_base, strict=True):
-            r = o.z - pred
-            ll = MEMORY * ll - 0.5 * (TAIL_DOF + 1.0) * np.log1p(r * r / TAIL_DOF)
-        self._store_loglik(state, regions, ll)
+        ev = RegionEvidence.load(state, regions)
+        for o in batch:
+            ev.add(o.vector, o.dwell_ms)
+        ev.save(state)
 
     def seed(self, state: UserState, vectors: Sequence[Vector]) -> None:
         super().seed(state, vectors)
         regions = regions_for(self.store)
-        if regions is not None and state.target is not None:
-            sims = regions.centroids @ state.target
-            self._store_loglik(state, regions, SEED_PRIOR * (sims - sims.max()))
+        if regions is not None and vectors:
+            # A warm start is a hint: each vector counts as one clearly liked view.
+            ev = RegionEvidence.load(state, regions)
+            for v in vectors:
+                ev.add(unit(v), math.exp(LOG_REF + SEED_LIFT))
+            ev.save(state)
 
     def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
         regions = regions_for(self.store)
         if regions is None or limit <= 0:
             return super().recommend(state, limit, exclude)
-        ll = self._loglik(state, regions)
-        p = np.exp(GREED * (ll - ll.max()))
-        draws = self.rng.choice(regions.size, size=limit, p=p / p.sum())
-        target = state.target
-        home = int(np.argmax(regions.centroids @ target)) if target is not None else -1
-        n_exploit = int(np.sum(draws == home))
-        exploit = ([] if target is None else
-                   self._around(target, n_exploit, exclude, pool=n_exploit))
-        taken = {h.id for h in exploit}
-        centres = [regions.centroids[r] for r in draws if r != home]
-        queries = [slerp(c, target, TOWARD_TARGET) if target is not None else c
-                   for c in centres]
-        return exploit + self.nearest_distinct(queries, set(exclude) | taken, taken)
+        ev = RegionEvidence.load(state, regions)
+        if ev.empty:
+            return super().recommend(state, limit, exclude)
+        post = ev.posterior()
+        p = post.probs
+        # Around the posterior's mean direction (what likely regions share), and around the
+        # likeliest region's centre (so a region the mean has moved away from is still
+        # reached), each optionally slerped toward the target.
+        found: dict[str, Hit] = {}
+        for point in (unit(p @ regions.centroids), regions.centroids[int(np.argmax(p))]):
+            if state.target is not None and TOWARD_TARGET > 0:
+                point = slerp(point, state.target, TOWARD_TARGET)
+            for h in self.store.search(point, max(CANDIDATES, 2 * limit), exclude=exclude,
+                                       with_vectors=True):
+                found.setdefault(h.id, h)
+        cands = [h for h in found.values() if h.vector is not None]
+        if not cands:
+            return []
+        vectors = np.stack([np.asarray(h.vector, np.float32) for h in cands])
+        value = ev.value(post, vectors)
+        return [Hit(id=cands[i].id, score=float(value[i]))
+                for i in _distinct(value, vectors, limit)]
 
-    # --- the posterior over regions -------------------------------------------------------
-    @staticmethod
-    def _prediction(regions: RegionMap, vectors: np.ndarray) -> np.ndarray:
-        """Predicted dwell score of each view (rows) if the user wanted each region (columns)."""
-        # One matrix-vector product per view, not one matrix product: OpenBLAS spreads a
-        # product over threads, which on a busy 2-core server costs ~1 ms in hand-offs
-        # (measured in the benchmark's worker processes) for ~20 µs of arithmetic.
-        sims = np.stack([regions.centroids @ v for v in vectors])
-        inside = 1.0 / (1.0 + np.exp(-(sims - regions.radius) / EDGE))
-        near = np.clip((sims - regions.median) / (regions.radius - regions.median), 0.0, 1.0)
-        return np.asarray(BASELINE_Z + LIKE_Z * (RELATED * near + (1 - RELATED) * inside))
 
-    @staticmethod
-    def _loglik(state: UserState, regions: RegionMap) -> np.ndarray:
-        d = state.data
-        if d.get("rv") != regions.version or "ll" not in d:
-            return np.zeros(regions.size)  # a new map: the search starts afresh
-        return decode_f16(str(d["ll"])).astype(np.float64)
-
-    @staticmethod
-    def _store_loglik(state: UserState, regions: RegionMap, ll: np.ndarray) -> None:
-        # Only differences matter; keeping the best at 0 keeps float16 precise where it counts.
-        ll = np.maximum(ll - ll.max(), -60000.0)
-        state.data.update(ll=encode_f16(ll.astype(np.float32)), rv=regions.version)
+def _distinct(value: np.ndarray, vectors: np.ndarray, limit: int) -> list[int]:
+    """The ``limit`` best by ``value``, skipping near-duplicates of a better pick (bursts of
+    almost the same photo are common in real collections) while others remain."""
+    order = [int(i) for i in np.argsort(-value)]
+    chosen: list[int] = []
+    for i in order:
+        if len(chosen) == limit:
+            break
+        if not chosen or float(np.max(vectors[chosen] @ vectors[i])) < DUPLICATE_COS:
+            chosen.append(i)
+    chosen += [i for i in order if i not in chosen][:limit - len(chosen)]
+    return chosen
 
 
 # --- sumo-seed ----------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """Tuning runs of SUMO: its constants overridden by name, over a throw-away simulated store.
 
-``benchmarks/bench_variants.py --set GREED=6.0`` and ``benchmarks/diagnose_sumo.py --set ...``
-patch ``recommender.policies.sumo`` for the length of one process, so every "tried and not
-kept" row in docs/recommender.md is one command, without a constant kept in the code for it.
+``benchmarks/bench_variants.py --set SOURCES=4`` and ``benchmarks/diagnose_sumo.py --set ...``
+patch SUMO's module constants for the length of one process, so every "tried and not kept"
+row in docs/recommender.md is one command, without a constant kept in the code for it. The
+constants live in ``recommender.policies.sumo`` (the optimizer, the candidate queries),
+``recommender.policies.evidence`` (the dwell model) and ``recommender.regions`` (the map,
+built after the override by the throw-away store).
 Both run the full benchmark's users, runner and capture, in this process, on a smaller corpus.
 """
 
@@ -14,7 +17,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import recommender.policies.evidence as evidence_module
 import recommender.policies.sumo as sumo_module
+import recommender.regions as regions_module
 from indexer.store.base import Store
 from indexer.store.edge import EdgeStore
 from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
@@ -26,14 +31,22 @@ class UnknownConstant(ValueError):
     pass
 
 
+MODULES = (sumo_module, evidence_module, regions_module)
+
+
 def override(assignments: Iterable[str]) -> None:
-    """Apply ``NAME=VALUE`` assignments to SUMO's constants (each keeps its type)."""
+    """Apply ``NAME=VALUE`` assignments to SUMO's constants (each keeps its type; a pair
+    like ``PRIOR_G=1.0,0.5`` is given as comma-separated numbers)."""
     for a in assignments:
         name, _, value = a.partition("=")
-        if not name.isupper() or not hasattr(sumo_module, name):
-            raise UnknownConstant(f"{a}: recommender.policies.sumo has no constant {name!r}")
-        old = getattr(sumo_module, name)
-        setattr(sumo_module, name, type(old)(value))
+        module = next((m for m in MODULES if name.isupper() and hasattr(m, name)), None)
+        if module is None:
+            where = " or ".join(m.__name__ for m in MODULES)
+            raise UnknownConstant(f"{a}: {where} has no constant {name!r}")
+        old = getattr(module, name)
+        new = (tuple(type(o)(v) for o, v in zip(old, value.split(","), strict=True))
+               if isinstance(old, tuple) else type(old)(value))
+        setattr(module, name, new)
 
 
 def override_or_exit(assignments: Iterable[str]) -> None:

@@ -1,4 +1,4 @@
-"""The corpus' region map and the ``sumo`` policy's posterior over it."""
+"""The corpus' region map and the ``sumo`` policy's search over it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from indexer.store.base import Item
 from indexer.store.edge import EdgeStore
 from recommender import regions
 from recommender.engine import Engine, Observation
-from recommender.policies.sumo import SumoPolicy
+from recommender.policies.evidence import RegionEvidence
 from recommender.regions import MAX_REGIONS, build_region_map, load_or_build, regions_for
 from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
 from recommender.state import UserState, encode_f16, encode_unit_i8, unit
@@ -44,7 +44,10 @@ def test_regions_follow_the_corpus_clusters(corpus: SyntheticCorpus) -> None:
     purity = [np.bincount(corpus.labels[labels == r]).max() / np.sum(labels == r)
               for r in range(m.size) if np.any(labels == r)]
     assert np.mean(purity) > 0.95, np.mean(purity)
-    assert np.all(m.radius > m.median)  # members are nearer than the corpus at large
+    # Calibrated on the corpus: about TOP_FRACTION of it lies above each region's "top".
+    above = np.mean(corpus.vectors @ m.centroids.T >= m.top, axis=0)
+    assert np.all(m.top > m.median)
+    assert np.all(np.abs(above - regions.TOP_FRACTION) < 0.004), above
     # Deterministic: every replica building from the same items gets the same map.
     assert build_region_map(corpus.vectors).version == m.version
     assert build_region_map(corpus.vectors, seed=1).version != m.version
@@ -73,6 +76,15 @@ def test_the_map_is_a_document_built_once_and_rebuilt_when_stale(tmp_path: Path)
         assert stale is not None and stale.version == first.version
         rebuilt = load_or_build(store)
         assert rebuilt is not None and rebuilt.items == store.count() != first.items
+        # A map stored by an older release (another calibration) is rebuilt, not misread.
+        doc = store.get_document(regions.NAMESPACE, regions.KEY)
+        assert doc is not None
+        old = {k: v for k, v in doc.body.items() if k not in ("format", "top")}
+        store.put_document(regions.NAMESPACE, regions.KEY, old | {"radius": old["median"]},
+                           expected_version=doc.version)
+        assert load_or_build(store, build=False) is None
+        fresh = load_or_build(store)
+        assert fresh is not None and fresh.version == rebuilt.version
 
 
 def _vector(corpus: SyntheticCorpus, item_id: str) -> np.ndarray:
@@ -94,8 +106,8 @@ def test_long_dwells_make_their_region_likely(store: EdgeStore, corpus: Syntheti
             for h in hits])
     m = regions_for(store)
     assert m is not None and state.data["rv"] == m.version
-    ll = SumoPolicy._loglik(state, m)
-    best = m.centroids[int(np.argmax(ll))]
+    post = RegionEvidence.load(state, m).posterior()
+    best = m.centroids[int(np.argmax(post.log_odds))]
     assert int(np.argmax(corpus.centers @ best)) == liked
     shown = [corpus.labels[corpus.index(h.id)] for h in engine.recommend(state, 10)]
     assert shown.count(liked) >= 7, shown
@@ -107,8 +119,8 @@ def test_cold_draws_cover_the_corpus(store: EdgeStore, corpus: SyntheticCorpus) 
         hits = engine.recommend(engine.new_state("new"), 12)
         return len({int(corpus.labels[corpus.index(h.id)]) for h in hits})
 
-    # A new user's 12 draws are uniform over the regions: spread over the 12 clusters at
-    # least as well as random items (~6 distinct), never bunched in one place (~1-3).
+    # A new user's first batch is spread over the corpus (nothing is known yet): over the
+    # 12 clusters at least as well as random items (~6 distinct), never bunched (~1-3).
     # Averaged over 30 new users, so the statement does not hang on one seed.
     sumo = np.mean([clusters_in_first_batch("sumo", s) for s in range(30)])
     random = np.mean([clusters_in_first_batch("random", s) for s in range(30)])
@@ -125,7 +137,7 @@ def test_a_new_map_restarts_the_search_but_keeps_the_target(store: EdgeStore,
     m = regions_for(store)
     assert m is not None
     state.data["rv"] = "an-old-map"
-    assert np.all(SumoPolicy._loglik(state, m) == 0.0)
+    assert RegionEvidence.load(state, m).empty
     target = state.target
     assert target is not None
     engine.observe(state, [Observation("other", unit(np.ones(64, np.float32)), 2000.0)])
@@ -142,17 +154,18 @@ def test_warm_start_points_the_search_at_the_seed(store: EdgeStore, corpus: Synt
 
 
 def test_state_stays_small_with_the_largest_map() -> None:
-    # The largest posterior (MAX_REGIONS float16) beside a full window at CLIP's 512-d.
+    # The largest evidence (three float16 per region of MAX_REGIONS) beside a full window
+    # at CLIP's 512-d.
     rng = np.random.default_rng(0)
     state = UserState("u", "sumo", target=unit(rng.standard_normal(512).astype(np.float32)))
     state.data.update(
         win=[[encode_unit_i8(unit(rng.standard_normal(512).astype(np.float32))), -1.234]
              for _ in range(12)],
         m=encode_f16(rng.standard_normal(512).astype(np.float32)),
-        ll=encode_f16(-rng.random(MAX_REGIONS).astype(np.float32) * 100),
-        rv="0123456789ab", acc=0.5, checks=10, gap=1.0, n=10.0,
+        rs=encode_f16(rng.random(3 * MAX_REGIONS).astype(np.float32) * 100),
+        rv="0123456789ab", rn=99.1234, ry=-12.3456, acc=0.5, checks=10, gap=1.0, n=10.0,
     )
-    assert json.dumps(state.to_dict()).count(state.data["ll"]) == 1
+    assert json.dumps(state.to_dict()).count(state.data["rs"]) == 1
     assert state.size_bytes() <= 16 * 1024
 
 
@@ -182,3 +195,15 @@ def test_the_service_upkeep_rebuilds_a_stale_map(tmp_path: Path) -> None:
         asyncio.run(run_briefly())
         rebuilt = regions_for(store)
         assert rebuilt is not None and rebuilt.items == 700 and rebuilt.version != first.version
+
+
+def test_a_batch_skips_near_duplicates_while_others_remain() -> None:
+    from recommender.policies.sumo import _distinct
+
+    rng = np.random.default_rng(0)
+    a, b, c = (unit(rng.standard_normal(64).astype(np.float32)) for _ in range(3))
+    burst = unit(a + 0.05 * unit(rng.standard_normal(64).astype(np.float32)))
+    vectors = np.stack([a, burst, b, c])
+    value = np.asarray([4.0, 3.9, 2.0, 1.0])
+    assert _distinct(value, vectors, 3) == [0, 2, 3]  # the burst's copy waits
+    assert _distinct(value, vectors, 4) == [0, 2, 3, 1]  # ...until nothing else is left

@@ -133,19 +133,21 @@ def test_bench_quick_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_variants_override_sumo_constants_by_name() -> None:
+    import recommender.policies.evidence as evidence_module
     import recommender.policies.sumo as sumo_module
     from recommender.sim.variants import UnknownConstant, override
 
-    before = sumo_module.GREED
+    before = sumo_module.BETA1, evidence_module.PRIOR_G
     try:
-        override(["GREED=6"])
-        assert sumo_module.GREED == 6.0 and isinstance(sumo_module.GREED, float)
+        override(["BETA1=0.7", "PRIOR_G=1,0.25"])
+        assert sumo_module.BETA1 == 0.7 and isinstance(sumo_module.BETA1, float)
+        assert evidence_module.PRIOR_G == (1.0, 0.25)
     finally:
-        sumo_module.GREED = before
-    for bad in ("NOPE=1", "unit=1", "GREED"):
+        sumo_module.BETA1, evidence_module.PRIOR_G = before
+    for bad in ("NOPE=1", "unit=1", "BETA1", "PRIOR_G=1", "SOURCES=1.5"):
         with pytest.raises((UnknownConstant, ValueError)):
             override([bad])
-    assert before == sumo_module.GREED
+    assert before == (sumo_module.BETA1, evidence_module.PRIOR_G)
 
 
 def test_capture_over_a_window_of_impressions() -> None:

@@ -1,0 +1,165 @@
+"""How much taste capture can a search over places reach, knowing more than SUMO does?
+
+SUMO searches the corpus' regions for the one a user wants. This measures that kind of
+search, stripped of the store, the optimizer and the candidate queries, with its knowledge
+and its way of choosing set by hand, on the benchmark's users and capture (T <= 100):
+
+- ``--hypotheses clusters``: the places are the simulator's true cluster centres (the
+  hidden tastes lie within cosine ~0.96 of one); ``regions``: the k-means map SUMO uses.
+- ``--knowledge known``: each user's own dwell model (their typical dwell, lift, noise,
+  interest curve and liked fraction) is known, only the place is not; ``policy``: SUMO's
+  own model (``recommender.policies.evidence``), which fits a typical dwell and a lift
+  per place under generic priors. (A user of several interests is modelled by their
+  first; none of the models explains two places at once.)
+- ``--choose greedy``: every slot shows the unseen item of highest posterior-expected dwell
+  (over the whole corpus; ``sumo`` takes it over a few queries' candidates); ``thompson``:
+  each slot draws a place from the posterior (tempered by ``--temper``) and shows its
+  nearest unseen item (the policy ``sumo`` used until session 4).
+
+    python benchmarks/bench_search_ceiling.py                       # clusters, known, greedy
+    python benchmarks/bench_search_ceiling.py --choose thompson --temper 3
+    python benchmarks/bench_search_ceiling.py --hypotheses regions --knowledge policy
+    python benchmarks/bench_search_ceiling.py --noise-free
+
+No store is involved: the corpus is the benchmark's (512-d, 200 clusters), in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+from numpy.typing import NDArray
+
+from recommender.policies.evidence import RegionEvidence
+from recommender.regions import RegionMap, build_region_map, calibrated
+from recommender.sim.corpus import SyntheticCorpus, make_corpus
+from recommender.sim.runner import Truth
+from recommender.sim.users import SimUser, UserModel, make_users
+from recommender.sim.variants import user_seed
+
+APPEAL_SD = 0.3  # the simulator's item appeal (recommender.sim.corpus.APPEAL_SD)
+
+
+class KnownModel:
+    """Each place's exact expected log dwell for this user, Student-t residuals."""
+
+    def __init__(self, user: SimUser, corpus: SyntheticCorpus, places: RegionMap) -> None:
+        ts = user.tastes[0]
+        x = corpus.vectors
+        frac = float(np.mean(x @ ts.vector >= ts.threshold))
+        sims = x @ places.centroids.T
+        n = len(x)
+        k = max(1, int(round(frac * n)))
+        srt = np.sort(sims, axis=0)
+        z = (sims - srt[n // 2]) / np.maximum(srt[n - k] - srt[n // 2], 1e-3)
+        peak = 1.0 / (1.0 + np.exp(-user.sharpness * (z - 0.7)))
+        interest = user.graded * np.clip(z, 0.0, 1.0) + (1 - user.graded) * peak
+        self.mu = math.log(user.base_ms) + user.gain * interest  # (items, places)
+        self.scale = math.hypot(user.sigma, APPEAL_SD * user.appeal_weight)
+        self.log_odds = np.zeros(places.size)
+
+    def add(self, item: int, dwell_ms: float) -> None:
+        r = (math.log(max(dwell_ms, 100.0)) - self.mu[item]) / self.scale
+        self.log_odds -= 2.0 * np.log1p(r * r / 3.0)
+
+    def probs(self) -> NDArray[np.float64]:
+        p = np.exp(self.log_odds - self.log_odds.max())
+        return np.asarray(p / p.sum())
+
+    def value(self, p: NDArray[np.float64]) -> NDArray[np.float64]:
+        keep = np.flatnonzero(p >= 1e-4)
+        return np.asarray(np.exp(self.mu[:, keep]) @ p[keep])
+
+
+class PolicyModel:
+    """SUMO's own evidence, with the whole corpus as candidates."""
+
+    def __init__(self, corpus: SyntheticCorpus, places: RegionMap) -> None:
+        self.x = corpus.vectors
+        self.ev = RegionEvidence(places)
+
+    def add(self, item: int, dwell_ms: float) -> None:
+        self.ev.add(self.x[item], dwell_ms)
+
+    def probs(self) -> NDArray[np.float64]:
+        return self.ev.posterior().probs
+
+    def value(self, p: NDArray[np.float64]) -> NDArray[np.float64]:
+        return self.ev.value(self.ev.posterior(), self.x)
+
+
+def run(user: SimUser, index: int, corpus: SyntheticCorpus, places: RegionMap,
+        args: argparse.Namespace) -> float:
+    truth = Truth(user, corpus)
+    rng = np.random.default_rng([user_seed(args.seed, index), 7])
+    model = (KnownModel(user, corpus, places) if args.knowledge == "known"
+             else PolicyModel(corpus, places))
+    sims = corpus.vectors @ places.centroids.T if args.choose == "thompson" else None
+    seen = np.zeros(len(corpus.ids), dtype=bool)
+    got = np.zeros(args.horizon)
+    for t0 in range(0, args.horizon, args.batch):
+        p = model.probs()
+        if sims is not None:
+            q = p ** args.temper
+            picks = []
+            for r in rng.choice(places.size, size=args.batch, p=q / q.sum()):
+                i = int(np.argmax(np.where(seen, -np.inf, sims[:, r])))
+                seen[i] = True
+                picks.append(i)
+        else:
+            value = np.where(seen, -np.inf, model.value(p))
+            picks = [int(i) for i in np.argpartition(-value, args.batch)[:args.batch]]
+            seen[picks] = True
+        for k, i in enumerate(picks):
+            t = t0 + k
+            got[t] = truth(t)[i]
+            model.add(i, user.dwell_ms(corpus.vectors[i], rng, t=t,
+                                       appeal=float(corpus.appeal[i])))
+    expected = truth(0)
+    base = float(expected.mean())
+    oracle = float(np.sort(expected)[::-1][:args.horizon].mean())
+    return (float(got.mean()) - base) / (oracle - base)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--items", type=int, default=20_000)
+    ap.add_argument("--users", type=int, default=24, help="per user model")
+    ap.add_argument("--horizon", type=int, default=100, choices=range(5, 101),
+                    metavar="T<=100", help="(drift users change taste after 100)")
+    ap.add_argument("--batch", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--hypotheses", choices=("clusters", "regions"), default="clusters")
+    ap.add_argument("--knowledge", choices=("known", "policy"), default="known")
+    ap.add_argument("--choose", choices=("greedy", "thompson"), default="greedy")
+    ap.add_argument("--temper", type=float, default=1.0, help="Thompson draws: posterior^t")
+    ap.add_argument("--noise-free", action="store_true", help="dwell = its expectation")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    corpus = make_corpus(args.items, 512, 200, seed=args.seed)
+    places = (calibrated(corpus.vectors, corpus.centers, args.items)
+              if args.hypotheses == "clusters" else build_region_map(corpus.vectors))
+    means = []
+    row = []
+    for model in UserModel:
+        users = make_users(model.value, corpus, args.users, seed=args.seed)
+        caps = []
+        for i, u in enumerate(users):
+            u.noiseless = args.noise_free
+            caps.append(run(u, i, corpus, places, args))
+        means.append(float(np.mean(caps)))
+        row.append(f"{model.value} {means[-1]:.2f}")
+    label = (f"{args.hypotheses}, {args.knowledge}, {args.choose}"
+             + (f" (temper {args.temper:g})" if args.choose == "thompson" else "")
+             + (", noise-free" if args.noise_free else ""))
+    print(f"{label} | T={args.horizon}: {' '.join(row)} | mean {np.mean(means):.3f} "
+          f"({time.perf_counter() - t0:.0f} s, {args.items} items, {args.users} users per "
+          f"model, seed {args.seed})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

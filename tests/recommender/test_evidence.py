@@ -1,0 +1,129 @@
+"""The regression of log dwell on each region's interest, on hand-made geometries."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from recommender.policies import evidence
+from recommender.policies.evidence import RegionEvidence, interest
+from recommender.regions import RegionMap
+from recommender.state import UserState
+
+DIM = 16
+
+
+def _map(k: int = 4) -> RegionMap:
+    # k orthogonal regions; an item at cosine 0.9 of a centre is one of its favourites.
+    cent = np.eye(k, DIM, dtype=np.float32)
+    return RegionMap(centroids=cent, top=np.full(k, 0.9, np.float32),
+                     median=np.zeros(k, np.float32), items=1000, version="hand-made")
+
+
+def _near(r: int, rng: np.random.Generator, cos: float = 0.95) -> np.ndarray:
+    noise = rng.standard_normal(DIM).astype(np.float32)
+    noise[r] = 0.0
+    noise *= np.sqrt(1 - cos**2) / np.linalg.norm(noise)
+    v = noise.copy()
+    v[r] = cos
+    return v
+
+
+def _user(m: RegionMap, liked: int, base_ms: float, rng: np.random.Generator,
+          views: int = 40) -> RegionEvidence:
+    """A user who looks ~4.5x longer at region ``liked`` than elsewhere, lognormal noise."""
+    ev = RegionEvidence(m)
+    for t in range(views):
+        r = t % m.size
+        lift = 1.5 if r == liked else 0.0
+        ev.add(_near(r, rng), base_ms * float(np.exp(lift + 0.8 * rng.standard_normal())))
+    return ev
+
+
+def test_interest_runs_from_unrelated_to_favourite() -> None:
+    m = _map()
+    i = interest(m, np.asarray([[0.0, 0.45, 0.9, 1.0]], np.float32).T @ np.ones((1, 4)))
+    assert i[0, 0] < 0.05 and 0.3 < i[1, 0] < 0.6 and i[2, 0] > 0.85
+    assert np.all(np.diff(i[:, 0]) > 0)
+
+
+@pytest.mark.parametrize("base_ms", [400.0, 2000.0, 8000.0])
+def test_slow_readers_and_fast_scrollers_are_both_understood(base_ms: float) -> None:
+    m = _map()
+    post = _user(m, liked=2, base_ms=base_ms, rng=np.random.default_rng(1)).posterior()
+    assert int(np.argmax(post.log_odds)) == 2
+    assert post.probs[2] > 0.95
+    # The winning line fits this user's own typical dwell and lift, on no shared scale.
+    assert post.a[2] == pytest.approx(np.log(base_ms / 2000.0), abs=0.45)
+    assert post.g[2] == pytest.approx(1.5, abs=0.6)
+
+
+def test_a_walk_away_does_not_outvote_a_consistent_preference() -> None:
+    m = _map()
+    rng = np.random.default_rng(2)
+    ev = RegionEvidence(m)
+    for _ in range(3):  # three clearly longer looks at region 1
+        ev.add(_near(1, rng), 9000.0)
+        for r in (0, 2, 3):
+            ev.add(_near(r, rng), 2000.0)
+    ev.add(_near(3, rng), 3_000_000.0)  # 50 minutes: the phone was left on the table
+    assert int(np.argmax(ev.posterior().log_odds)) == 1
+
+
+def test_evidence_fades_so_a_new_taste_is_found() -> None:
+    m = _map()
+    rng = np.random.default_rng(3)
+    ev = _user(m, liked=0, base_ms=2000.0, rng=rng, views=80)
+    assert int(np.argmax(ev.posterior().log_odds)) == 0
+    for t in range(160):
+        r = t % m.size
+        ev.add(_near(r, rng), 2000.0 * float(np.exp((1.5 if r == 3 else 0.0)
+                                                    + 0.8 * rng.standard_normal())))
+    assert int(np.argmax(ev.posterior().log_odds)) == 3
+
+
+def test_expected_dwell_prefers_the_likely_region_then_what_likely_ones_share() -> None:
+    m = _map()
+    rng = np.random.default_rng(4)
+    ev = _user(m, liked=1, base_ms=2000.0, rng=rng)
+    post = ev.posterior()
+    vals = ev.value(post, np.stack([_near(r, rng) for r in range(4)]))
+    assert int(np.argmax(vals)) == 1 and vals[1] > 2 * np.delete(vals, 1).max()
+    # With nothing known, an item between two regions is worth more than either's own
+    # favourite only if it interests both: at cosine 0.71 to each it is "related" to both.
+    blank = RegionEvidence(m)
+    between = np.zeros(DIM, np.float32)
+    between[[0, 1]] = np.sqrt(0.5)
+    v = blank.value(blank.posterior(), np.stack([_near(0, rng), between]))
+    assert v[1] > v[0]
+
+
+def test_the_sums_round_trip_through_the_user_state() -> None:
+    m = _map()
+    ev = _user(m, liked=3, base_ms=1500.0, rng=np.random.default_rng(5))
+    state = UserState("u", "sumo")
+    ev.save(state)
+    back = RegionEvidence.load(UserState.from_dict(json.loads(json.dumps(state.to_dict()))), m)
+    a, b = ev.posterior(), back.posterior()
+    assert back.n == pytest.approx(ev.n, rel=1e-3)
+    np.testing.assert_allclose(b.log_odds - b.log_odds.max(), a.log_odds - a.log_odds.max(),
+                               atol=0.05)
+    # Evidence about another map is no evidence.
+    other = RegionMap(m.centroids, m.top, m.median, m.items, version="another")
+    assert RegionEvidence.load(state, other).empty
+
+
+def test_float16_keeps_a_long_history_accurate() -> None:
+    # Sums are stored as float16: after hundreds of views the evidence must still rank
+    # regions as the exact sums do (the largest sums are ~1/(1 - MEMORY) views).
+    m = _map()
+    ev = _user(m, liked=0, base_ms=2000.0, rng=np.random.default_rng(6), views=600)
+    state = UserState("u", "sumo")
+    ev.save(state)
+    a, b = ev.posterior(), RegionEvidence.load(state, m).posterior()
+    assert ev.n == pytest.approx(1.0 / (1.0 - evidence.MEMORY), rel=0.01)
+    np.testing.assert_allclose(b.log_odds - b.log_odds.max(), a.log_odds - a.log_odds.max(),
+                               atol=0.5)
+    assert np.argmax(a.log_odds) == np.argmax(b.log_odds) == 0
