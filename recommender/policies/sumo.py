@@ -237,13 +237,14 @@ class SumoPolicy(SumoTargetPolicy):
     place the user wants, by how well "they look longer the nearer an image is to it"
     explains their dwell times (``recommender.policies.evidence``), and shows the items of
     highest posterior-expected dwell among the unseen items nearest the posterior's mean
-    direction and the likeliest region's centre (two queries). Early on, an item between several likely regions is worth more
-    than any one region's, and showing it narrows the search; once one region dominates,
-    its items win. A first batch with no evidence at all covers the corpus, as
-    ``sumo-target`` does; a warm start counts as liked views. The target keeps learning
-    (the gap report reads it, and ``sumo-target`` uses it) but does not pick items here:
-    as a query point it measured worse than the posterior (docs/recommender.md). A
-    collection too small for a region map is served as ``sumo-target``.
+    direction and the likeliest region's centre (two queries). Early on, an item between
+    several likely regions is worth more than any one region's, and showing it narrows the
+    search; once one region dominates, its items win. A first batch with no evidence at
+    all covers the corpus, as ``sumo-target`` does; a warm start counts as liked views.
+    The target keeps learning (the gap report reads it, and ``sumo-target`` uses it) but
+    does not pick items here: as a query point it measured worse than the posterior
+    (docs/recommender.md). A collection too small for a region map is served as
+    ``sumo-target``.
     """
 
     name = "sumo"
