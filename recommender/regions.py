@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexer.errors import ConflictError
-from indexer.store.base import Store
+from indexer.store.base import Document, Store
 from recommender.gaps.cluster import spherical_kmeans, unit_rows
 from recommender.state import decode_f16, encode_f16
 
@@ -39,7 +39,7 @@ log = logging.getLogger("sumo.regions")
 
 NAMESPACE, KEY = "sumo-regions", "map"
 ITEMS_PER_REGION = 80  # small enough that a niche taste is a region of its own
-MAX_REGIONS = 256  # the per-user posterior is one float16 per region, in the user document
+MAX_REGIONS = 256  # the per-user evidence is three float16 per region, in the user document
 MIN_ITEMS = 200  # below this a collection is browsed, not searched: no map
 SAMPLE = 65_536  # vectors k-means sees (the rest of a large collection is assigned alike)
 ITERATIONS = 12
@@ -121,6 +121,13 @@ def _sample_vectors(store: Store, limit: int) -> NDArray[np.float32]:
     return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
 
 
+def _read(doc: Document | None) -> RegionMap | None:
+    """The stored map, or ``None`` when there is none or an older release wrote it."""
+    if doc is None or doc.body.get("format") != FORMAT:
+        return None
+    return RegionMap.from_body(doc.body)
+
+
 def _stale(m: RegionMap, count: int) -> bool:
     return abs(count - m.items) > REBUILD_GROWTH * max(m.items, 1)
 
@@ -133,8 +140,7 @@ def load_or_build(store: Store, *, build: bool = True, rebuild: bool = False
     if count < MIN_ITEMS:
         return None
     doc = store.get_document(NAMESPACE, KEY)
-    current = (RegionMap.from_body(doc.body)
-               if doc is not None and doc.body.get("format") == FORMAT else None)
+    current = _read(doc)
     if current is not None and not rebuild and not _stale(current, count):
         return current
     if not build:
@@ -145,9 +151,7 @@ def load_or_build(store: Store, *, build: bool = True, rebuild: bool = False
         store.put_document(NAMESPACE, KEY, built.to_body(),
                            expected_version=doc.version if doc is not None else 0)
     except ConflictError:  # another replica built one meanwhile: use theirs
-        doc = store.get_document(NAMESPACE, KEY)
-        return (RegionMap.from_body(doc.body)
-                if doc is not None and doc.body.get("format") == FORMAT else built)
+        return _read(store.get_document(NAMESPACE, KEY)) or built
     log.info("region map: %d regions over %d items in %.1f s", built.size, count,
              time.perf_counter() - t0)
     return built
