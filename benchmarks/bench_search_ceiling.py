@@ -35,12 +35,10 @@ from numpy.typing import NDArray
 
 from recommender.policies.evidence import RegionEvidence
 from recommender.regions import RegionMap, build_region_map, calibrated
-from recommender.sim.corpus import SyntheticCorpus, make_corpus
+from recommender.sim.corpus import APPEAL_SD, SyntheticCorpus, make_corpus
 from recommender.sim.runner import Truth
 from recommender.sim.users import SimUser, UserModel, make_users
 from recommender.sim.variants import user_seed
-
-APPEAL_SD = 0.3  # the simulator's item appeal (recommender.sim.corpus.APPEAL_SD)
 
 
 class KnownModel:
@@ -55,9 +53,8 @@ class KnownModel:
         k = max(1, int(round(frac * n)))
         srt = np.sort(sims, axis=0)
         z = (sims - srt[n // 2]) / np.maximum(srt[n - k] - srt[n // 2], 1e-3)
-        peak = 1.0 / (1.0 + np.exp(-user.sharpness * (z - 0.7)))
-        interest = user.graded * np.clip(z, 0.0, 1.0) + (1 - user.graded) * peak
-        self.mu = math.log(user.base_ms) + user.gain * interest  # (items, places)
+        # (items, places): the user's own curve, calibrated per place as per taste
+        self.mu = math.log(user.base_ms) + user.gain * user.interest_curve(z)
         self.scale = math.hypot(user.sigma, APPEAL_SD * user.appeal_weight)
         self.log_odds = np.zeros(places.size)
 

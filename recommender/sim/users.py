@@ -17,6 +17,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -78,12 +79,15 @@ class SimUser:
         """Interest in [0, 1]: a graded share that grows with similarity from the corpus
         median up to the like threshold (a cat lover lingers a little on dogs), plus a
         sharper share that switches on around the threshold (this is what they came for)."""
-        us = []
-        for ts in self.tastes_at(t):
-            z = (vectors @ ts.vector - ts.median) / (ts.threshold - ts.median)
-            peak = 1.0 / (1.0 + np.exp(-self.sharpness * (z - 0.7)))
-            us.append(ts.weight * (self.graded * np.clip(z, 0.0, 1.0) + (1 - self.graded) * peak))
+        us = [ts.weight * self.interest_curve(
+                  (vectors @ ts.vector - ts.median) / (ts.threshold - ts.median))
+              for ts in self.tastes_at(t)]
         return np.max(np.stack(us), axis=0)
+
+    def interest_curve(self, z: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
+        """Interest at calibrated affinity ``z`` (0: corpus median, 1: like threshold)."""
+        peak = 1.0 / (1.0 + np.exp(-self.sharpness * (z - 0.7)))
+        return np.asarray(self.graded * np.clip(z, 0.0, 1.0) + (1 - self.graded) * peak)
 
     def liked(self, vectors: NDArray[np.float32], t: int = 0) -> NDArray[np.bool_]:
         return self.affinity(vectors, t) >= 1.0
