@@ -46,6 +46,7 @@ class Trace:
     recommend_ms: list[float] = field(default_factory=list)  # per recommend call
     state_bytes: int = 0  # bounded part of the final state
     target: Vector | None = None  # the policy's learned target at the end
+    views: list[tuple[int, float]] = field(default_factory=list)  # (corpus index, dwell ms)
 
     def capture(self, oracle: Trace, horizon: int, start: int = 0) -> float:
         """Capture over impressions ``start`` to ``horizon`` (the benchmark's: from 0)."""
@@ -118,6 +119,7 @@ def run_user(
                 first_like = t + 1
             dwell = user.dwell_ms(corpus.vectors[j], rng, t=t, appeal=float(corpus.appeal[j]))
             events.append(Observation(item_id=h.id, vector=corpus.vectors[j], dwell_ms=dwell))
+            tr.views.append((j, dwell))
             t += 1
         t0 = time.perf_counter()
         engine.observe(state, events)

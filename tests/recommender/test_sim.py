@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from indexer.store.base import Hit
 from indexer.store.edge import EdgeStore
 from recommender.sim.corpus import load_corpus, make_corpus
 from recommender.sim.runner import Truth, run_user
 from recommender.sim.users import UserModel, make_users
+from recommender.state import UserState
 from sumo.cli import main
 
 
@@ -103,14 +105,22 @@ def test_a_noiseless_user_dwells_exactly_as_expected(corpus) -> None:  # type: i
 def test_the_runner_reports_every_batch(tmp_path: Path) -> None:
     corpus = make_corpus(1000, dim=32, clusters=8, seed=3)
     seen: list[tuple[int, int, bool]] = []
+    shown: list[str] = []
+
+    def on_batch(state: UserState, hits: list[Hit], t0: int) -> None:
+        seen.append((t0, len(hits), state.dwell.count == t0 + len(hits)))
+        shown.extend(h.id for h in hits)
+
     with EdgeStore(tmp_path / "s") as store:
         load_corpus(store, corpus)
         u = make_users("broad", corpus, 1, seed=0)[0]
-        run_user(store, corpus, u, 0, "sumo", horizon=12, batch=5, seed=0,
-                 on_batch=lambda state, hits, t0: seen.append(
-                     (t0, len(hits), state.dwell.count == t0 + len(hits))))
+        trace = run_user(store, corpus, u, 0, "sumo", horizon=12, batch=5, seed=0,
+                         on_batch=on_batch)
     # After each batch's feedback: where it started, its size, the state already updated.
     assert seen == [(0, 5, True), (5, 5, True), (10, 2, True)]
+    # Every view is recorded in order, with the dwell the user gave it.
+    assert [corpus.ids[j] for j, _ in trace.views] == shown
+    assert all(d > 0 for _, d in trace.views)
 
 
 def test_truth_switches_with_drift(corpus) -> None:  # type: ignore[no-untyped-def]
