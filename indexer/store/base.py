@@ -177,10 +177,12 @@ class Store(ABC):
         """Nearest neighbours by cosine similarity, best first."""
 
     def search_many(
-        self, vectors: Sequence[Vector], limit: int, *, exclude: Collection[str] = ()
+        self, vectors: Sequence[Vector], limit: int, *, exclude: Collection[str] = (),
+        with_vectors: bool = False,
     ) -> list[list[Hit]]:
-        """Several nearest-neighbour queries; backends may batch them."""
-        return [self.search(v, limit, exclude=exclude) for v in vectors]
+        """Several nearest-neighbour queries; backends may batch them (one round trip)."""
+        return [self.search(v, limit, exclude=exclude, with_vectors=with_vectors)
+                for v in vectors]
 
     @abstractmethod
     def search_mmr(

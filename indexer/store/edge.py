@@ -334,12 +334,12 @@ class EdgeStore(Store):
         return qe.Filter(must_not=[qe.HasIdCondition({_point_uuid(x) for x in exclude})])
 
     def _request(
-        self, query: Any, limit: int, exclude: Collection[str], with_payload: bool,
+        self, query: Any, limit: int, flt: qe.Filter | None, with_payload: bool,
         with_vectors: bool,
     ) -> qe.QueryRequest:
         selector: Any = True if with_payload else qe.PayloadSelector.Include([ITEM_ID_KEY])
         return qe.QueryRequest(
-            limit=limit, query=query, filter=self._filter(exclude), with_payload=selector,
+            limit=limit, query=query, filter=flt, with_payload=selector,
             with_vector=with_vectors, params=_SEARCH_PARAMS,
         )
 
@@ -360,7 +360,8 @@ class EdgeStore(Store):
     ) -> list[Hit]:
         if self._items is None or limit <= 0:
             return []
-        points = self._items.query(self._request(query, limit, exclude, with_payload, with_vectors))
+        points = self._items.query(
+            self._request(query, limit, self._filter(exclude), with_payload, with_vectors))
         return self._hits(points, with_payload, with_vectors)
 
     def search(
@@ -371,18 +372,20 @@ class EdgeStore(Store):
         return self._query(q, limit, exclude, with_payload, with_vectors)
 
     def search_many(
-        self, vectors: Sequence[Vector], limit: int, *, exclude: Collection[str] = ()
+        self, vectors: Sequence[Vector], limit: int, *, exclude: Collection[str] = (),
+        with_vectors: bool = False,
     ) -> list[list[Hit]]:
         if self._items is None or limit <= 0:
             return [[] for _ in vectors]
         dim = self._dim()
+        flt = self._filter(exclude)  # once: converting many ids to point ids is not free
         requests = [
-            self._request(qe.Query.Nearest(_ev(common.as_vector(v, dim))), limit, exclude, False,
-                          False)
+            self._request(qe.Query.Nearest(_ev(common.as_vector(v, dim))), limit, flt, False,
+                          with_vectors)
             for v in vectors
         ]
         results = self._items.query_batch(qe.QueryBatchRequest(requests))
-        return [self._hits(r, False, False) for r in results]
+        return [self._hits(r, False, with_vectors) for r in results]
 
     def search_mmr(
         self, vector: Vector, limit: int, *, diversity: float = 0.5, candidates: int = 100,

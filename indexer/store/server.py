@@ -322,19 +322,20 @@ class ServerStore(Store):
         )
 
     def search_many(
-        self, vectors: Sequence[Vector], limit: int, *, exclude: Collection[str] = ()
+        self, vectors: Sequence[Vector], limit: int, *, exclude: Collection[str] = (),
+        with_vectors: bool = False,
     ) -> list[list[Hit]]:
         if limit <= 0 or not vectors or not self._ready():
             return [[] for _ in vectors]
         flt = self._filter(exclude)
         requests = [
             qm.QueryRequest(query=qm.NearestQuery(nearest=self._vector(v)), filter=flt,
-                            limit=limit, with_payload=[ITEM_ID_KEY])
+                            limit=limit, with_payload=[ITEM_ID_KEY], with_vector=with_vectors)
             for v in vectors
         ]
         with self._guard():
             responses = self.client.query_batch_points(self.collection, requests)
-        return [self._hits(r.points, False, False) for r in responses]
+        return [self._hits(r.points, False, with_vectors) for r in responses]
 
     def search_mmr(
         self, vector: Vector, limit: int, *, diversity: float = 0.5, candidates: int = 100,

@@ -282,12 +282,14 @@ class SumoPolicy(SumoTargetPolicy):
         # Around the posterior's mean direction (what likely regions share), and around the
         # likeliest region's centre (so a region the mean has moved away from is still
         # reached), each optionally slerped toward the target.
+        points = [unit(p @ regions.centroids), regions.centroids[int(np.argmax(p))]]
+        if state.target is not None and TOWARD_TARGET > 0:
+            points = [slerp(q, state.target, TOWARD_TARGET) for q in points]
+        # Both queries in one call: one round trip to a Qdrant server, one exclusion filter.
         found: dict[str, Hit] = {}
-        for point in (unit(p @ regions.centroids), regions.centroids[int(np.argmax(p))]):
-            if state.target is not None and TOWARD_TARGET > 0:
-                point = slerp(point, state.target, TOWARD_TARGET)
-            for h in self.store.search(point, max(CANDIDATES, 2 * limit), exclude=exclude,
-                                       with_vectors=True):
+        for hits in self.store.search_many(points, max(CANDIDATES, 2 * limit),
+                                           exclude=exclude, with_vectors=True):
+            for h in hits:
                 found.setdefault(h.id, h)
         cands = [h for h in found.values() if h.vector is not None]
         if not cands:

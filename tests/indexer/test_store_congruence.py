@@ -188,6 +188,15 @@ def test_search_with_exclusions_matches_across_backends_and_numpy(pair, corpus, 
     for q, ha, hb in zip(queries, many_a, many_b, strict=True):
         _same(ha, hb)
         _same(ha, edge.search(q, 5, exclude={ids[0]}))
+    # With vectors (one round trip for several query points): the same hits, each with the
+    # item's own vector.
+    for s in pair:
+        many = s.search_many(list(queries), 5, exclude={ids[0]}, with_vectors=True)
+        for q, hits in zip(queries, many, strict=True):
+            _same(hits, s.search(q, 5, exclude={ids[0]}))
+            for h in hits:
+                assert h.vector is not None
+                np.testing.assert_allclose(h.vector, x[ids.index(h.id)], atol=1e-5)
     hit = edge.search(queries[0], 1, with_payload=True, with_vectors=True)[0]
     assert hit.payload is not None and "tags" in hit.payload and hit.vector is not None
 
