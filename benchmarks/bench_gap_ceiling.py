@@ -24,6 +24,7 @@ the same corpus and users, what bounds that:
     python benchmarks/bench_gap_ceiling.py --dim 512          # CLIP's width: further still
     python benchmarks/bench_gap_ceiling.py --policies sumo --set REPEL=1.0
     python benchmarks/bench_gap_ceiling.py --policies sumo --bound
+    python benchmarks/bench_gap_ceiling.py --policies sumo --bound --impressions 300
 """
 
 from __future__ import annotations
@@ -114,11 +115,11 @@ def bound(corpus: SyntheticCorpus, users: list[SimUser], traces: list[Trace], na
 
 def learned_targets(
     store: Store, corpus: SyntheticCorpus, users: list[SimUser], policy: str,
-    with_bound: bool,
+    with_bound: bool, impressions: int,
 ) -> None:
     by_hole: dict[int, list[np.ndarray]] = {h: [] for h in HOLES}
     to_taste: list[float] = []
-    traces = [run_user(store, corpus, user, i, policy, horizon=IMPRESSIONS, batch=BATCH,
+    traces = [run_user(store, corpus, user, i, policy, horizon=impressions, batch=BATCH,
                        seed=i) for i, user in enumerate(users)]
     if with_bound:
         bound(corpus, users, traces, policy)
@@ -142,6 +143,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--policies", default="sumo,rocchio")
     ap.add_argument("--dim", type=int, default=DIM, help="64 as in the test; CLIP's 512 too")
+    ap.add_argument("--impressions", type=int, default=IMPRESSIONS,
+                    help="per user (the test's 120)")
     ap.add_argument("--bound", action="store_true",
                     help="also fit the ideal estimate to each policy's and the oracle's views")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -151,7 +154,7 @@ def main() -> int:
     corpus = make_corpus(N_ITEMS, dim=args.dim, clusters=CLUSTERS, seed=1, holes=HOLES)
     users = make_users("niche", corpus, PER_HOLE * len(HOLES), seed=5, clusters=list(HOLES))
     print(f"{N_ITEMS} items, {args.dim}-d, {CLUSTERS} clusters, holes {HOLES}; {len(users)} users "
-          f"with tastes in the holes, {IMPRESSIONS} impressions each; the report needs 0.9")
+          f"with tastes in the holes, {args.impressions} impressions each; the report needs 0.9")
     geometry(corpus)
     folder = Path(tempfile.mkdtemp(prefix="sumo-gap-ceiling-"))
     try:
@@ -159,7 +162,7 @@ def main() -> int:
             load_corpus(store, corpus)
             policies = args.policies.split(",") + (["oracle"] if args.bound else [])
             for policy in policies:
-                learned_targets(store, corpus, users, policy, args.bound)
+                learned_targets(store, corpus, users, policy, args.bound, args.impressions)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0
