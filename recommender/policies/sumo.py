@@ -225,6 +225,12 @@ class SumoTargetPolicy(Policy):
 CANDIDATES = 10  # items per query point the expected dwell chooses from
 TOWARD_TARGET = 0.0  # query points slerped toward the target (0.3 measured 0.37 vs 0.43)
 DUPLICATE_COS = 0.95  # one batch shows no two items this alike
+# Until a region's lift is credibly there (its lower 2-sd bound under this), one slot of a
+# batch shows the item nearest the likeliest region's centre: a clean test of the leading
+# guess. Greedy expected dwell alone kept showing items several likely regions share, and
+# neutral dwells on those rule out little (benchmarks/bench_discovery.py).
+PROBE = True
+PROBE_LIFT = 0.5
 SEED_LIFT = 1.5  # a warm-start vector counts as a view this much (log dwell) above typical
 
 
@@ -239,8 +245,10 @@ class SumoPolicy(SumoTargetPolicy):
     highest posterior-expected dwell among the unseen items nearest the posterior's mean
     direction and the likeliest region's centre (two queries). Early on, an item between
     several likely regions is worth more than any one region's, and showing it narrows the
-    search; once one region dominates, its items win. A first batch with no evidence at
-    all covers the corpus, as ``sumo-target`` does; a warm start counts as liked views.
+    search; once one region dominates, its items win. Until some region's lift is credible,
+    one slot per batch also tests the likeliest region directly (``PROBE``). A first batch
+    with no evidence at all covers the corpus, as ``sumo-target`` does; a warm start counts
+    as liked views.
     The target keeps learning (the gap report reads it, and ``sumo-target`` uses it) but
     does not pick items here: as a query point it measured worse than the posterior
     (docs/recommender.md). A collection too small for a region map is served as
@@ -279,16 +287,18 @@ class SumoPolicy(SumoTargetPolicy):
             return super().recommend(state, limit, exclude)
         post = ev.posterior()
         p = post.probs
+        top = int(np.argmax(p))
         # Around the posterior's mean direction (what likely regions share), and around the
         # likeliest region's centre (so a region the mean has moved away from is still
         # reached), each optionally slerped toward the target.
-        points = [unit(p @ regions.centroids), regions.centroids[int(np.argmax(p))]]
+        points = [unit(p @ regions.centroids), regions.centroids[top]]
         if state.target is not None and TOWARD_TARGET > 0:
             points = [slerp(q, state.target, TOWARD_TARGET) for q in points]
         # Both queries in one call: one round trip to a Qdrant server, one exclusion filter.
         found: dict[str, Hit] = {}
-        for hits in self.store.search_many(points, max(CANDIDATES, 2 * limit),
-                                           exclude=exclude, with_vectors=True):
+        results = self.store.search_many(points, max(CANDIDATES, 2 * limit),
+                                         exclude=exclude, with_vectors=True)
+        for hits in results:
             for h in hits:
                 found.setdefault(h.id, h)
         cands = [h for h in found.values() if h.vector is not None]
@@ -296,8 +306,13 @@ class SumoPolicy(SumoTargetPolicy):
             return []
         vectors = np.stack([np.asarray(h.vector, np.float32) for h in cands])
         value = ev.value(post, vectors)
+        rank = value.copy()
+        if (PROBE and limit >= 2 and results[1]
+                and post.g[top] - 2.0 * post.g_sd[top] < PROBE_LIFT):
+            probe = results[1][0].id  # the unseen item nearest the likeliest centre
+            rank[[i for i, h in enumerate(cands) if h.id == probe]] = np.inf
         return [Hit(id=cands[i].id, score=float(value[i]))
-                for i in _distinct(value, vectors, limit)]
+                for i in _distinct(rank, vectors, limit)]
 
 
 def _distinct(value: np.ndarray, vectors: np.ndarray, limit: int) -> list[int]:

@@ -36,7 +36,7 @@ MODULES = (sumo_module, evidence_module, regions_module)
 
 def override(assignments: Iterable[str]) -> None:
     """Apply ``NAME=VALUE`` assignments to SUMO's constants (each keeps its type; a pair
-    like ``PRIOR_G=1.0,0.5`` is given as comma-separated numbers)."""
+    like ``PRIOR_G=1.0,0.5`` is given as comma-separated numbers, a switch as 1/0)."""
     for a in assignments:
         name, _, value = a.partition("=")
         module = next((m for m in MODULES if name.isupper() and hasattr(m, name)), None)
@@ -45,8 +45,17 @@ def override(assignments: Iterable[str]) -> None:
             raise UnknownConstant(f"{a}: {where} has no constant {name!r}")
         old = getattr(module, name)
         new = (tuple(type(o)(v) for o, v in zip(old, value.split(","), strict=True))
-               if isinstance(old, tuple) else type(old)(value))
+               if isinstance(old, tuple) else _flag(value) if isinstance(old, bool)
+               else type(old)(value))
         setattr(module, name, new)
+
+
+def _flag(value: str) -> bool:
+    # bool("0") is True: a switch is spelled out instead.
+    words = {"1": True, "true": True, "on": True, "0": False, "false": False, "off": False}
+    if value.lower() not in words:
+        raise ValueError(f"{value!r} is not a switch (1/0, true/false, on/off)")
+    return words[value.lower()]
 
 
 def override_or_exit(assignments: Iterable[str]) -> None:

@@ -15,6 +15,7 @@ from indexer.store.base import Item
 from indexer.store.edge import EdgeStore
 from recommender import regions
 from recommender.engine import Engine, Observation
+from recommender.policies import sumo
 from recommender.policies.evidence import RegionEvidence
 from recommender.regions import MAX_REGIONS, build_region_map, load_or_build, regions_for
 from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
@@ -111,6 +112,50 @@ def test_long_dwells_make_their_region_likely(store: EdgeStore, corpus: Syntheti
     assert int(np.argmax(corpus.centers @ best)) == liked
     shown = [corpus.labels[corpus.index(h.id)] for h in engine.recommend(state, 10)]
     assert shown.count(liked) >= 7, shown
+
+
+def _probe_case(store: EdgeStore, corpus: SyntheticCorpus, liked: int | None
+                ) -> tuple[UserState, str]:
+    """A user after 8 batches (long dwells on cluster ``liked``, or none at all), and the
+    unseen item nearest their likeliest region's centre."""
+    engine = Engine(store, default_policy="sumo", seed=5)
+    state = engine.new_state("probe")
+    rng = np.random.default_rng(2)
+    for _ in range(8):
+        hits = engine.recommend(state, 5)
+        engine.observe(state, [
+            Observation(h.id, _vector(corpus, h.id), float(np.exp(rng.normal(
+                9.0 if corpus.labels[corpus.index(h.id)] == liked else 7.0, 0.5))))
+            for h in hits])
+    m = regions_for(store)
+    assert m is not None
+    top = int(np.argmax(RegionEvidence.load(state, m).posterior().probs))
+    nearest = store.search(m.centroids[top], 1, exclude=set(state.seen))[0].id
+    return state, nearest
+
+
+def _next_batch(store: EdgeStore, state: UserState, probe: bool,
+                monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    monkeypatch.setattr(sumo, "PROBE", probe)
+    copy = UserState.from_dict(json.loads(json.dumps(state.to_dict())))
+    return [h.id for h in Engine(store, default_policy="sumo", seed=5).recommend(copy, 5)]
+
+
+def test_until_something_is_liked_each_batch_tests_the_likeliest_region(
+        store: EdgeStore, corpus: SyntheticCorpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nothing ever held this user's eye: greedy expected dwell alone passes over the item
+    # that would test the leading guess; the probe slot shows it.
+    state, nearest = _probe_case(store, corpus, liked=None)
+    assert nearest not in _next_batch(store, state, False, monkeypatch)
+    assert nearest in _next_batch(store, state, True, monkeypatch)
+
+
+def test_once_a_taste_is_found_the_batch_is_greedy(
+        store: EdgeStore, corpus: SyntheticCorpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    state, _ = _probe_case(store, corpus, liked=5)
+    greedy = _next_batch(store, state, False, monkeypatch)
+    assert _next_batch(store, state, True, monkeypatch) == greedy
+    assert all(corpus.labels[corpus.index(i)] == 5 for i in greedy)
 
 
 def test_cold_draws_cover_the_corpus(store: EdgeStore, corpus: SyntheticCorpus) -> None:
