@@ -147,3 +147,16 @@ def test_the_lift_is_uncertain_where_nothing_was_shown(monkeypatch: pytest.Monke
     monkeypatch.setattr(evidence, "OPTIMISM", 2.0)
     bold = ev.value(post, items)
     assert bold[1] / bold[0] > 1.5 * plain[1] / plain[0]
+
+
+def test_many_candidates_are_valued_as_a_few_are() -> None:
+    # Above ROW_BY_ROW rows the similarities come from one matrix product instead.
+    m = _map()
+    ev = _user(m, liked=1, base_ms=2000.0, rng=np.random.default_rng(6))
+    post = ev.posterior()
+    rng = np.random.default_rng(7)
+    items = np.stack([_near(i % m.size, rng, cos=0.6 + 0.004 * i) for i in range(100)])
+    assert len(items) > evidence.ROW_BY_ROW
+    np.testing.assert_allclose(ev.value(post, items),
+                               np.concatenate([ev.value(post, items[:50]),
+                                               ev.value(post, items[50:])]), rtol=1e-5)
