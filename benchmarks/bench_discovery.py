@@ -16,17 +16,13 @@ within 80 views; constants of ``sumo`` can be overridden as in ``bench_variants.
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
 from indexer.store.base import Store
-from indexer.store.edge import EdgeStore
 from recommender.engine import Engine, Observation
-from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
-from recommender.sim.variants import override_or_exit
+from recommender.sim.corpus import SyntheticCorpus, make_corpus
+from recommender.sim.variants import override_or_exit, store_of
 
 ITEMS, DIM, CLUSTERS, BATCH = 3000, 64, 12, 5
 LIKED_LOG_MS, OTHER_LOG_MS, SD = 9.0, 7.0, 0.5
@@ -63,19 +59,14 @@ def main() -> int:
     args = ap.parse_args()
     override_or_exit(args.set)
     corpus = make_corpus(ITEMS, dim=DIM, clusters=CLUSTERS, seed=4)
-    folder = Path(tempfile.mkdtemp(prefix="sumo-discovery-"))
     found: list[int | None] = []
-    try:
-        with EdgeStore(folder) as store:
-            load_corpus(store, corpus)
-            for seed in (int(s) for s in args.seeds.split(",")):
-                row = [first_like(store, corpus, args.policy, c, seed, args.views)
-                       for c in range(CLUSTERS)]
-                print(f"seed {seed}: first liked view per cluster "
-                      + " ".join("-" if f is None else str(f) for f in row), flush=True)
-                found += row
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with store_of(corpus) as store:
+        for seed in (int(s) for s in args.seeds.split(",")):
+            row = [first_like(store, corpus, args.policy, c, seed, args.views)
+                   for c in range(CLUSTERS)]
+            print(f"seed {seed}: first liked view per cluster "
+                  + " ".join("-" if f is None else str(f) for f in row), flush=True)
+            found += row
     never = sum(f is None for f in found)
     # Never-found users count as one past the horizon, so the median stays a lower bound.
     median = float(np.median([args.views + 1 if f is None else f for f in found]))

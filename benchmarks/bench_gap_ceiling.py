@@ -30,18 +30,14 @@ the same corpus and users, what bounds that:
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
 from indexer.store.base import Store
-from indexer.store.edge import EdgeStore
-from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
+from recommender.sim.corpus import SyntheticCorpus, make_corpus
 from recommender.sim.runner import Trace, run_user
 from recommender.sim.users import SimUser, make_users
-from recommender.sim.variants import override_or_exit
+from recommender.sim.variants import override_or_exit, store_of
 
 # The planted-gap simulation's settings (tests/recommender/test_gaps_sim.py).
 N_ITEMS, DIM, CLUSTERS, HOLES = 6000, 64, 40, (3, 11, 23)
@@ -156,15 +152,9 @@ def main() -> int:
     print(f"{N_ITEMS} items, {args.dim}-d, {CLUSTERS} clusters, holes {HOLES}; {len(users)} users "
           f"with tastes in the holes, {args.impressions} impressions each; the report needs 0.9")
     geometry(corpus)
-    folder = Path(tempfile.mkdtemp(prefix="sumo-gap-ceiling-"))
-    try:
-        with EdgeStore(folder) as store:
-            load_corpus(store, corpus)
-            policies = args.policies.split(",") + (["oracle"] if args.bound else [])
-            for policy in policies:
-                learned_targets(store, corpus, users, policy, args.bound, args.impressions)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with store_of(corpus) as store:
+        for policy in args.policies.split(",") + (["oracle"] if args.bound else []):
+            learned_targets(store, corpus, users, policy, args.bound, args.impressions)
     return 0
 
 

@@ -67,16 +67,23 @@ def override_or_exit(assignments: Iterable[str]) -> None:
 
 
 @contextmanager
-def simulated_store(items: int, seed: int) -> Iterator[tuple[SyntheticCorpus, Store]]:
-    """The benchmark's corpus (512-d, 200 clusters) in an Edge store that is deleted after."""
-    corpus = make_corpus(items, 512, 200, seed=seed)
-    folder = Path(tempfile.mkdtemp(prefix="sumo-variants-"))
+def store_of(corpus: SyntheticCorpus) -> Iterator[Store]:
+    """``corpus`` loaded into an Edge store in a temporary folder, deleted after."""
+    folder = Path(tempfile.mkdtemp(prefix="sumo-sim-"))
     try:
         with EdgeStore(folder) as store:
             load_corpus(store, corpus)
-            yield corpus, store
+            yield store
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def simulated_store(items: int, seed: int) -> Iterator[tuple[SyntheticCorpus, Store]]:
+    """The benchmark's corpus (512-d, 200 clusters) in a temporary Edge store."""
+    corpus = make_corpus(items, 512, 200, seed=seed)
+    with store_of(corpus) as store:
+        yield corpus, store
 
 
 def run_with_oracle(
