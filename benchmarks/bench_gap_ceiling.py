@@ -36,7 +36,7 @@ import numpy as np
 from indexer.store.base import Store
 from recommender.sim.corpus import SyntheticCorpus, make_corpus
 from recommender.sim.runner import Trace, run_user
-from recommender.sim.users import SimUser, make_users
+from recommender.sim.users import KNEE, SimUser, make_users
 from recommender.sim.variants import override_or_exit, store_of
 
 # The planted-gap simulation's settings (tests/recommender/test_gaps_sim.py).
@@ -81,8 +81,9 @@ def ideal_fit(
         loss = torch.zeros((), dtype=f64)
         for k, (x, log_dwell, appeal, us, ts) in enumerate(data):
             z = (x @ t - ts.median) / (ts.threshold - ts.median)
+            # SimUser.interest_curve, in torch for its gradient
             interest = (us.graded * z.clamp(0.0, 1.0)
-                        + (1 - us.graded) * torch.sigmoid(us.sharpness * (z - 0.7)))
+                        + (1 - us.graded) * torch.sigmoid(us.sharpness * (z - KNEE)))
             mean = intercepts[k] + us.gain * interest + us.appeal_weight * appeal
             loss = loss + torch.nn.functional.huber_loss(mean, log_dwell, delta=1.5,
                                                          reduction="sum")

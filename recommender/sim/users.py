@@ -25,6 +25,10 @@ from numpy.typing import NDArray
 from indexer.store.base import Vector
 from recommender.sim.corpus import SyntheticCorpus
 
+# Where the sharp share of interest switches on: 0.7 of the way from the corpus median to
+# the like threshold.
+KNEE = 0.7
+
 
 class UserModel(StrEnum):
     NICHE = "niche"  # one small cluster (~0.2-0.6% of the corpus)
@@ -86,7 +90,7 @@ class SimUser:
 
     def interest_curve(self, z: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
         """Interest at calibrated affinity ``z`` (0: corpus median, 1: like threshold)."""
-        peak = 1.0 / (1.0 + np.exp(-self.sharpness * (z - 0.7)))
+        peak = 1.0 / (1.0 + np.exp(-self.sharpness * (z - KNEE)))
         return np.asarray(self.graded * np.clip(z, 0.0, 1.0) + (1 - self.graded) * peak)
 
     def liked(self, vectors: NDArray[np.float32], t: int = 0) -> NDArray[np.bool_]:
