@@ -223,6 +223,10 @@ class SumoTargetPolicy(Policy):
 
 # --- sumo: the target optimiser plus a Bayesian search over the corpus' regions ----------
 CANDIDATES = 10  # items per query point the expected dwell chooses from
+# The likeliest regions whose centres are query points (besides the mean). 2 measured
+# +0.015 at 100k items (bench_variants.py, seeds 0-2) for a third query per request: not
+# kept, the default policy's latency is already over issue 4's 3x (docs/recommender.md).
+CENTRES = 1
 TOWARD_TARGET = 0.0  # query points slerped toward the target (0.3 measured 0.37 vs 0.43)
 DUPLICATE_COS = 0.95  # one batch shows no two items this alike
 # Until a region's lift is credibly there (its lower 2-sd bound under this), one slot of a
@@ -287,11 +291,12 @@ class SumoPolicy(SumoTargetPolicy):
             return super().recommend(state, limit, exclude)
         post = ev.posterior()
         p = post.probs
-        top = int(np.argmax(p))
+        likeliest = np.argsort(-p, kind="stable")[:CENTRES]
+        top = int(likeliest[0])
         # Around the posterior's mean direction (what likely regions share), and around the
-        # likeliest region's centre (so a region the mean has moved away from is still
-        # reached), each optionally slerped toward the target.
-        points = [unit(p @ regions.centroids), regions.centroids[top]]
+        # likeliest region's centre (``CENTRES`` of them), so that a region the mean has
+        # moved away from is still reached; each optionally slerped toward the target.
+        points = [unit(p @ regions.centroids), *regions.centroids[likeliest]]
         if state.target is not None and TOWARD_TARGET > 0:
             points = [slerp(q, state.target, TOWARD_TARGET) for q in points]
         # Both queries in one call: one round trip to a Qdrant server, one exclusion filter.
