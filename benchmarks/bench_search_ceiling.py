@@ -49,7 +49,7 @@ from recommender.policies.evidence import RegionEvidence
 from recommender.regions import RegionMap, build_region_map, calibrated
 from recommender.sim.corpus import APPEAL_SD, SyntheticCorpus, make_corpus
 from recommender.sim.runner import Truth
-from recommender.sim.users import SimUser, UserModel, make_users
+from recommender.sim.users import SimUser, UserModel, jitter, make_users
 from recommender.sim.variants import user_seed
 
 
@@ -115,13 +115,14 @@ def knowledge_gradient(model: KnownModel, p: NDArray[np.float64], value: NDArray
     cand = cand[~seen[cand]]
     keep = np.flatnonzero(p >= 1e-4)
     pk = p[keep] / p[keep].sum()
-    ev = np.exp(model.mu[cand][:, keep])  # (C, P)
+    mu = model.mu[np.ix_(cand, keep)]  # (C, P)
+    ev = np.exp(mu)
     best = float((ev @ pk).max())
     s = args.kg_samples
     draws = rng.choice(len(keep), size=s, p=pk)
     z = rng.standard_normal(s)
-    y = model.mu[cand][:, keep][:, draws] + model.scale * z  # (C, S)
-    r = (y[:, :, None] - model.mu[cand][:, keep][:, None, :]) / model.scale  # (C, S, P)
+    y = mu[:, draws] + model.scale * z  # (C, S)
+    r = (y[:, :, None] - mu[:, None, :]) / model.scale  # (C, S, P)
     lo = np.log(pk)[None, None, :] - 2.0 * np.log1p(r * r / 3.0)
     post = np.exp(lo - lo.max(axis=2, keepdims=True))
     post /= post.sum(axis=2, keepdims=True)
@@ -151,11 +152,9 @@ def taste_places(user: SimUser, corpus: SyntheticCorpus, rng: np.random.Generato
                  ) -> RegionMap:
     """One place per cluster, each as far from its centre as a taste is (``make_users``'
     jitter), and the user's own cluster's place the user's exact (first) taste."""
-    c = corpus.centers
-    w = c + 0.3 * rng.standard_normal(c.shape).astype(np.float32) / math.sqrt(c.shape[1])
-    w /= np.linalg.norm(w, axis=1, keepdims=True)
-    w[int(np.argmax(c @ user.taste))] = user.taste
-    return calibrated(corpus.vectors, w.astype(np.float32), len(corpus.vectors))
+    w = np.stack([jitter(rng, c) for c in corpus.centers])
+    w[int(np.argmax(corpus.centers @ user.taste))] = user.taste
+    return calibrated(corpus.vectors, w, len(corpus.vectors))
 
 
 def run(user: SimUser, index: int, corpus: SyntheticCorpus, places: RegionMap,

@@ -299,7 +299,7 @@ class SumoPolicy(SumoTargetPolicy):
         points = [unit(p @ regions.centroids), *regions.centroids[likeliest]]
         if state.target is not None and TOWARD_TARGET > 0:
             points = [slerp(q, state.target, TOWARD_TARGET) for q in points]
-        # Both queries in one call: one round trip to a Qdrant server, one exclusion filter.
+        # All queries in one call: one round trip to a Qdrant server, one exclusion filter.
         found: dict[str, Hit] = {}
         results = self.store.search_many(points, max(CANDIDATES, 2 * limit),
                                          exclude=exclude, with_vectors=True)

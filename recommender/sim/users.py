@@ -28,6 +28,7 @@ from recommender.sim.corpus import SyntheticCorpus
 # Where the sharp share of interest switches on: 0.7 of the way from the corpus median to
 # the like threshold.
 KNEE = 0.7
+TASTE_JITTER = 0.3  # how far a taste lies off its cluster's (or topic's) centre: cos ~0.96
 
 
 class UserModel(StrEnum):
@@ -141,7 +142,9 @@ def _calibrate(corpus: SyntheticCorpus, v: Vector, liked_fraction: float, weight
     return Taste(vector=v, median=median, threshold=max(threshold, median + 1e-3), weight=weight)
 
 
-def _jitter(rng: np.random.Generator, v: NDArray[np.float32], scale: float) -> Vector:
+def jitter(rng: np.random.Generator, v: NDArray[np.float32], scale: float = TASTE_JITTER
+           ) -> Vector:
+    """``v`` moved by random noise of norm ~``scale`` (a taste off its centre), unit norm."""
     noise = np.asarray(rng.standard_normal(v.shape[0]), dtype=np.float32)
     w = v + scale * noise / math.sqrt(v.shape[0])
     return (w / np.linalg.norm(w)).astype(np.float32)
@@ -166,7 +169,7 @@ def make_users(
 
         def taste_at(c: int, frac: float, weight: float = 1.0,
                      rng: np.random.Generator = rng) -> Taste:
-            return _calibrate(corpus, _jitter(rng, corpus.centers[c], 0.3), frac, weight)
+            return _calibrate(corpus, jitter(rng, corpus.centers[c]), frac, weight)
 
         shape = float(rng.uniform(0.9, 1.6)) if rng.random() < 0.5 else None
         user = SimUser(
@@ -188,7 +191,7 @@ def make_users(
                 topic = int(rng.choice(np.unique(corpus.topics[present])))
                 members = present[corpus.topics[present] == topic]
                 centre = corpus.centers[members].mean(axis=0)
-            user.tastes = [_calibrate(corpus, _jitter(rng, centre, 0.3),
+            user.tastes = [_calibrate(corpus, jitter(rng, centre),
                                       rng.uniform(0.05, 0.15))]
         elif model is UserModel.MULTI:
             k = int(rng.integers(2, 4))
