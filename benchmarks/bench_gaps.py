@@ -22,11 +22,11 @@ import numpy as np
 
 from indexer.store.base import Store
 from indexer.store.edge import EdgeStore
-from recommender.api.services.userdoc import NAMESPACE, pack
 from recommender.gaps.demand import DemandOptions, read_demand
 from recommender.gaps.report import GapOptions, build_report
 from recommender.sim.corpus import load_corpus, make_corpus
 from recommender.state import UserState
+from recommender.users.document import NAMESPACE, pack
 
 
 class Counting:

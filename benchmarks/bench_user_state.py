@@ -3,7 +3,8 @@ in deploy/README.md (users collection size for 1M users).
 
 A simulated user (recommender.sim) scrolls a 512-d synthetic corpus through the real Engine
 for N events per policy; the stored document is measured exactly as the service writes it
-(``userdoc.pack``: the state's JSON plus the idempotency memory of event-id digests).
+(``recommender.users.document.pack``: the state's JSON plus the idempotency memory of
+event-id digests).
 
     python benchmarks/bench_user_state.py            # ~20 s
     python benchmarks/bench_user_state.py --events 1000
@@ -20,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from indexer.store.edge import EdgeStore
-from recommender.api.services.userdoc import pack
-from recommender.api.services.users import EVENT_MEMORY, event_digest
 from recommender.engine import Engine, Observation
 from recommender.sim.corpus import load_corpus, make_corpus
 from recommender.sim.users import make_users
+from recommender.users import EVENT_MEMORY, event_digest
+from recommender.users.document import pack
 
 
 def size(obj: Any) -> int:

@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 from indexer.errors import ConflictError
 from indexer.store.base import Document, Store
-from recommender.gaps.cluster import spherical_kmeans, unit_rows
+from recommender.kmeans import spherical_kmeans, unit_rows
 from recommender.state import decode_f16, encode_f16
 
 log = logging.getLogger("sumo.regions")

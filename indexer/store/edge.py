@@ -107,7 +107,7 @@ def _prewarm(folder: Path, budget: int) -> None:
 
     Qdrant drops a closed segment's pages from the page cache, so after a restart every
     user-state write faults in the payload pages it lands on: 0.32 ms per 15 KB document
-    instead of 0.08 ms for the first thousands of writes (``benchmarks/bench_edge_docs.py``).
+    instead of 0.08 ms for the first thousands of writes (``research/bench_edge_docs.py``).
     Reading the files (sequentially, 0.06 s for 59 MB there) brings them back, as a
     database's pre-warm does. The service does it before taking requests (a background read
     would compete with the first queries), within a bounded budget so a large store still

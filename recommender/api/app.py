@@ -32,9 +32,10 @@ from recommender.api.routes import gaps, health, items, search, users, web
 from recommender.api.services.catalog import Catalog
 from recommender.api.services.images import ImageService
 from recommender.api.services.text import TextEmbedder, TextEncoder
-from recommender.api.services.users import UserRepository, UserService
+from recommender.api.services.users import UserService
 from recommender.engine import Engine
 from recommender.settings import Settings
+from recommender.users import UserRepository
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Every user-state write appends the whole document (~15 KB) to Qdrant Edge's write-ahead log
 and to its payload storage, and Edge gives neither back until the shard is flushed
-(``python benchmarks/bench_edge_docs.py``: 10,000 rewrites of 32 documents leave 146 MB of
+(``python research/bench_edge_docs.py``: 10,000 rewrites of 32 documents leave 146 MB of
 segments and 144 MB of log without a flush; with a flush every 2,500 the segments stay at
 37 MB, the space of old versions being reused, and the log keeps only its last full 32 MB
 segment and the two open ones). A server that never flushed would grow its data folder by

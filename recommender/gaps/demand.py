@@ -1,7 +1,7 @@
 """Demand: every user's learned target, weighted by how much and how recently they engaged.
 
 User states live in the store's ``users`` namespace (the service packs each as a record,
-``recommender.api.services.userdoc``; a bare ``UserState.to_dict()`` body is read too).
+``recommender.users.document``; a bare ``UserState.to_dict()`` body is read too).
 A user counts once their target carries some signal (``min_events``). The weight of one
 user is in (0, 1]: an engagement factor, ``1 − exp(−engagement / typical engagement)``
 (the median over users, so the scale is the deployment's own: a heavy user is ~1, a user
@@ -21,10 +21,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexer.store.base import Store
-from recommender.api.services.userdoc import NAMESPACE as USERS_NAMESPACE
-from recommender.api.services.userdoc import state_body
 from recommender.errors import BadState
 from recommender.state import UserState
+from recommender.users.document import NAMESPACE as USERS_NAMESPACE
+from recommender.users.document import state_body
 
 DAY = 86400.0
 

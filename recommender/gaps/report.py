@@ -2,7 +2,7 @@
 
 1. Demand (``demand.py``): targets of engaged users, weighted by engagement and recency.
 2. Regions: weighted spherical k-means over the targets, k chosen by silhouette
-   (``cluster.py``).
+   (``recommender.kmeans``).
 3. Supply (``supply.py``) around each region's centroid, put on the items' shell:
    nearest-item cosine, local item spacing, items within the calibrated radius, and the
    isolation ratio calibrated against the corpus's own items.
@@ -32,7 +32,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexer.store.base import Store
-from recommender.gaps.cluster import Clustering, cluster_targets
 from recommender.gaps.demand import Demand, DemandOptions, read_demand
 from recommender.gaps.describe import Describer, Label, TextEncoder, text_encoder_note
 from recommender.gaps.supply import (
@@ -45,6 +44,7 @@ from recommender.gaps.supply import (
     onto_shell,
     onto_shell_rows,
 )
+from recommender.kmeans import Clustering, cluster_targets
 
 F32 = NDArray[np.float32]
 SCORE_THRESHOLD = 0.0

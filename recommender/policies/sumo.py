@@ -232,7 +232,7 @@ DUPLICATE_COS = 0.95  # one batch shows no two items this alike
 # Until a region's lift is credibly there (its lower 2-sd bound under this), one slot of a
 # batch shows the item nearest the likeliest region's centre: a clean test of the leading
 # guess. Greedy expected dwell alone kept showing items several likely regions share, and
-# neutral dwells on those rule out little (benchmarks/bench_discovery.py).
+# neutral dwells on those rule out little (research/bench_discovery.py).
 PROBE = True
 PROBE_LIFT = 0.5
 SEED_LIFT = 1.5  # a warm-start vector counts as a view this much (log dwell) above typical

@@ -15,12 +15,12 @@ from fastapi.testclient import TestClient
 from indexer.store.base import Store
 from indexer.store.edge import EdgeStore
 from recommender.api.app import create_app
-from recommender.gaps.cluster import cluster_targets
 from recommender.gaps.demand import DemandOptions, demand_from_states, user_weights
 from recommender.gaps.describe import ConceptKind, load_concepts
 from recommender.gaps.render import standalone
 from recommender.gaps.report import GapOptions, build_report
 from recommender.gaps.supply import SupplyOptions, calibrate, measure, onto_shell
+from recommender.kmeans import cluster_targets
 from recommender.settings import Settings
 from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
 from recommender.state import UserState

@@ -1,242 +1,28 @@
-"""The user repository: ``UserState`` kept as documents in the store's ``users`` namespace.
-
-Every change is a read-modify-write guarded by compare-and-set on the document version:
-API replicas are stateless and may serve the same user at once, and a lost race re-reads
-the fresh state and re-applies the change, so no update is ever lost. A request is only
-acknowledged after its write succeeded, so a crash after the reply loses nothing.
-
-Feedback is idempotent per ``event_id``: the document keeps digests of the most recent
-applied event ids beside the state, and events already among them are skipped. Retries
-arrive within seconds, so a bounded memory is enough; an event retried after
-``EVENT_MEMORY`` newer events would be applied again.
-
-Storage layout: ``recommender.api.services.userdoc``.
-"""
+"""The async face of the user repository for route handlers: per-user queueing, blocking
+work off or on the event loop, metrics. Storage and compare-and-set live in
+``recommender.users``."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import math
-import random
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from indexer.errors import ConflictError, NotFound
-from indexer.store.base import Document, Hit, Store, Vector
+from indexer.errors import ConflictError
+from indexer.store.base import Hit, Vector
 from recommender.api.errors import InvalidRequest
 from recommender.api.metrics import Metrics
 from recommender.api.schemas import FeedbackEvent
-from recommender.api.services import userdoc
 from recommender.api.services.text import TextEncoder
-from recommender.api.services.userdoc import NAMESPACE
-from recommender.dwell import validate_dwell
-from recommender.engine import Engine, Observation
-from recommender.errors import InvalidFeedback, UnknownPolicy
-from recommender.state import UserState
+from recommender.errors import InvalidFeedback
+from recommender.users import FeedbackOutcome, UserRepository, UserSummary
 
-EVENT_MEMORY = 512  # applied event-id digests kept per user
-MAX_ATTEMPTS = 64  # compare-and-set retries before giving up with 409
 T = TypeVar("T")
-
-
-def event_digest(event_id: str) -> str:
-    """A short fixed-size stand-in for a client event id (72 bits: collisions are moot)."""
-    digest = hashlib.blake2b(event_id.encode(), digest_size=9).digest()
-    return base64.urlsafe_b64encode(digest).decode()
-
-
-@dataclass
-class UserRecord:
-    """One user's state plus idempotency memory, as read at ``version`` (0: new user)."""
-
-    state: UserState
-    version: int = 0
-    event_ids: deque[str] = field(default_factory=lambda: deque(maxlen=EVENT_MEMORY))
-
-    def __post_init__(self) -> None:
-        self._event_set = set(self.event_ids)
-
-    @classmethod
-    def from_document(cls, doc: Document) -> UserRecord:
-        record = userdoc.unpack(doc.body)
-        ids = deque(record.get("event_ids", []), maxlen=EVENT_MEMORY)
-        return cls(UserState.from_dict(record["state"]), doc.version, ids)
-
-    def body(self) -> dict[str, Any]:
-        return userdoc.pack(self.state, list(self.event_ids))
-
-    def applied(self, digest: str) -> bool:
-        return digest in self._event_set
-
-    def remember(self, digest: str) -> None:
-        if len(self.event_ids) == self.event_ids.maxlen:
-            self._event_set.discard(self.event_ids[0])
-        self.event_ids.append(digest)
-        self._event_set.add(digest)
-
-
-@dataclass(frozen=True)
-class UserSummary:
-    user_id: str
-    events: int
-    last_active: datetime | None
-    policy: str
-    seen: int
-
-    @classmethod
-    def of(cls, state: UserState) -> UserSummary:
-        last = datetime.fromtimestamp(state.last_active, UTC) if state.last_active else None
-        return cls(state.user_id, state.events, last, state.policy, len(state.seen))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "user_id": self.user_id, "events": self.events, "policy": self.policy,
-            "last_active": self.last_active.isoformat() if self.last_active else None,
-            "seen": self.seen,
-        }
-
-
-@dataclass(frozen=True)
-class FeedbackOutcome:
-    applied: int
-    duplicates: int
-    events: int
-
-
-class UserRepository:
-    """Blocking, thread-safe: every method may run in a worker thread."""
-
-    def __init__(self, store: Store, engine: Engine, *, max_attempts: int = MAX_ATTEMPTS) -> None:
-        self.store = store
-        self.engine = engine
-        self.max_attempts = max_attempts
-
-    # --- plain reads and deletes ---------------------------------------------------------
-    def load(self, user_id: str) -> UserRecord | None:
-        doc = self.store.get_document(NAMESPACE, user_id)
-        return None if doc is None else UserRecord.from_document(doc)
-
-    def summary(self, user_id: str) -> UserSummary:
-        record = self.load(user_id)
-        if record is None:
-            raise NotFound(f"no user {user_id!r}")
-        return UserSummary.of(record.state)
-
-    def delete(self, user_id: str) -> bool:
-        return self.store.delete_document(NAMESPACE, user_id)
-
-    # --- compare-and-set updates ---------------------------------------------------------
-    def update(
-        self, user_id: str, change: Callable[[UserRecord], tuple[T, bool]], *,
-        attempts: int | None = None,
-    ) -> T:
-        """Apply ``change`` to the fresh record and write it back only if nobody wrote in
-        between; otherwise re-read and re-apply (at most ``attempts`` times, default
-        ``max_attempts``). ``change`` returns (result, dirty); a clean change (e.g. only
-        duplicate events) writes nothing."""
-        attempts = self.max_attempts if attempts is None else attempts
-        for attempt in range(attempts):
-            record = self.load(user_id) or UserRecord(self.engine.new_state(user_id))
-            result, dirty = change(record)
-            if not dirty:
-                return result
-            try:
-                self.store.put_document(
-                    NAMESPACE, user_id, record.body(), expected_version=record.version
-                )
-                return result
-            except ConflictError:
-                if attempt + 1 < attempts:
-                    # Back off a little, randomly, so racing writers stop colliding in
-                    # lockstep.
-                    time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
-        raise ConflictError(
-            f"user {user_id!r}: lost {attempts} concurrent updates in a row; retry"
-        )
-
-    def recommend(
-        self, user_id: str, limit: int, policy: str | None, *, attempts: int | None = None
-    ) -> tuple[list[Hit], str]:
-        if policy is not None and policy not in self.engine.policy_names:
-            raise UnknownPolicy(policy, list(self.engine.policy_names))
-        if self.store.spec() is None:
-            # Nothing indexed yet: nothing to show, and no user document to create.
-            return [], policy or self.engine.default_policy
-
-        def change(record: UserRecord) -> tuple[tuple[list[Hit], str], bool]:
-            hits = self.engine.recommend(record.state, limit, policy)
-            return (hits, policy or record.state.policy), True
-
-        return self.update(user_id, change, attempts=attempts)
-
-    def feedback(
-        self, user_id: str, events: Sequence[FeedbackEvent], *, attempts: int | None = None
-    ) -> FeedbackOutcome:
-        observations = self._observations(events)
-        digests = [None if e.event_id is None else event_digest(e.event_id) for e in events]
-
-        def change(record: UserRecord) -> tuple[FeedbackOutcome, bool]:
-            fresh: list[Observation] = []
-            for obs, digest in zip(observations, digests, strict=True):
-                if digest is not None:
-                    if record.applied(digest):
-                        continue  # applied before (or earlier in this batch)
-                    record.remember(digest)
-                fresh.append(obs)
-            if fresh:
-                self.engine.observe(record.state, fresh)
-            outcome = FeedbackOutcome(len(fresh), len(events) - len(fresh), record.state.events)
-            return outcome, bool(fresh)
-
-        return self.update(user_id, change, attempts=attempts)
-
-    def seed(
-        self, user_id: str, vectors: Sequence[Vector], *, attempts: int | None = None
-    ) -> UserSummary:
-        def change(record: UserRecord) -> tuple[UserSummary, bool]:
-            self.engine.seed(record.state, vectors)
-            return UserSummary.of(record.state), True
-
-        return self.update(user_id, change, attempts=attempts)
-
-    def item_vectors(self, item_ids: Sequence[str]) -> list[Vector | None]:
-        """Vectors of ``item_ids`` in order; ``None`` for unknown items."""
-        found = {it.id: it.vector for it in self.store.retrieve(list(item_ids), with_vectors=True)}
-        return [found.get(i) for i in item_ids]
-
-    def _observations(self, events: Sequence[FeedbackEvent]) -> list[Observation]:
-        """Check every event before anything is applied; all problems are reported at once."""
-        vectors = self.item_vectors(list(dict.fromkeys(e.item_id for e in events)))
-        by_id = dict(zip(dict.fromkeys(e.item_id for e in events), vectors, strict=True))
-        problems: list[dict[str, Any]] = []
-        observations: list[Observation] = []
-        for i, e in enumerate(events):
-            vector = by_id[e.item_id]
-            ts = e.ts.timestamp() if isinstance(e.ts, datetime) else e.ts
-            reasons = [
-                "unknown item" if vector is None else None,
-                validate_dwell(e.dwell_ms),
-                "ts must be a finite unix time" if ts is not None and not math.isfinite(ts)
-                else None,
-            ]
-            problems += [{"index": i, "item_id": e.item_id, "error": r} for r in reasons if r]
-            if vector is not None and not any(reasons):
-                observations.append(
-                    Observation(e.item_id, np.asarray(vector, np.float32), e.dwell_ms, ts)
-                )
-        if problems:
-            raise InvalidFeedback(problems)
-        return observations
 
 
 class KeyedLocks:

@@ -12,9 +12,9 @@ from api_helpers import LiveServer, make_settings, user
 
 from indexer.store.base import Store
 from recommender.api.app import create_app
-from recommender.api.services.users import UserRecord, UserRepository
 from recommender.engine import Engine, Observation
 from recommender.sim.corpus import SyntheticCorpus
+from recommender.users import UserRecord, UserRepository
 
 
 async def _post_all(urls: list[str], uid: str, items: list[str]) -> list[httpx.Response]:

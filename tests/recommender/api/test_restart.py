@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 
 from indexer.store.edge import EdgeStore
-from recommender.api.services.userdoc import NAMESPACE, state_from_document
 from recommender.commands.serve_process import ServeProcess
 from recommender.sim.corpus import load_corpus, make_corpus
+from recommender.users import NAMESPACE, state_from_document
 
 N_ITEMS = 150
 

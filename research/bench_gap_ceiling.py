@@ -19,12 +19,12 @@ the same corpus and users, what bounds that:
   each policy collected and on the oracle's, started from the users' longest-viewed items
   and, as a check that the optimisation is not what falls short, from the planted centre.
 
-    python benchmarks/bench_gap_ceiling.py                  # sumo, rocchio
-    python benchmarks/bench_gap_ceiling.py --policies sumo,qdrant-recommend-best
-    python benchmarks/bench_gap_ceiling.py --dim 512          # CLIP's width: further still
-    python benchmarks/bench_gap_ceiling.py --policies sumo --set REPEL=1.0
-    python benchmarks/bench_gap_ceiling.py --policies sumo --bound
-    python benchmarks/bench_gap_ceiling.py --policies sumo --bound --impressions 300
+    python research/bench_gap_ceiling.py                  # sumo, rocchio
+    python research/bench_gap_ceiling.py --policies sumo,qdrant-recommend-best
+    python research/bench_gap_ceiling.py --dim 512          # CLIP's width: further still
+    python research/bench_gap_ceiling.py --policies sumo --set REPEL=1.0
+    python research/bench_gap_ceiling.py --policies sumo --bound
+    python research/bench_gap_ceiling.py --policies sumo --bound --impressions 300
 """
 
 from __future__ import annotations
@@ -32,12 +32,13 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from variants import override_or_exit
 
 from indexer.store.base import Store
 from recommender.sim.corpus import SyntheticCorpus, make_corpus
+from recommender.sim.harness import store_of
 from recommender.sim.runner import Trace, run_user
 from recommender.sim.users import KNEE, SimUser, make_users
-from recommender.sim.variants import override_or_exit, store_of
 
 # The planted-gap simulation's settings (tests/recommender/test_gaps_sim.py).
 N_ITEMS, DIM, CLUSTERS, HOLES = 6000, 64, 40, (3, 11, 23)

@@ -8,9 +8,9 @@ cluster, per cluster and run seed, and how many of these users never see one in
 ``--views`` impressions. Any policy that explores sensibly finds each of 12 clusters well
 within 80 views; constants of ``sumo`` can be overridden as in ``bench_variants.py``.
 
-    python benchmarks/bench_discovery.py
-    python benchmarks/bench_discovery.py --set OPTIMISM=2.0
-    python benchmarks/bench_discovery.py --policy sumo-target
+    python research/bench_discovery.py
+    python research/bench_discovery.py --set OPTIMISM=2.0
+    python research/bench_discovery.py --policy sumo-target
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from variants import override_or_exit
 
 from indexer.store.base import Store
 from recommender.engine import Engine, Observation
 from recommender.sim.corpus import SyntheticCorpus, make_corpus
-from recommender.sim.variants import override_or_exit, store_of
+from recommender.sim.harness import store_of
 
 ITEMS, DIM, CLUSTERS, BATCH = 3000, 64, 12, 5
 LIKED_LOG_MS, OTHER_LOG_MS, SD = 9.0, 7.0, 0.5

@@ -25,13 +25,13 @@ and its way of choosing set by hand, on the benchmark's users and capture (T <= 
   ``believer`` (known model only): each slot of a batch chosen greedily as if the earlier
   slots had met the user's typical dwell, so that one batch asks several questions.
 
-    python benchmarks/bench_search_ceiling.py                       # clusters, known, greedy
-    python benchmarks/bench_search_ceiling.py --choose thompson --temper 3
-    python benchmarks/bench_search_ceiling.py --hypotheses regions --knowledge policy
-    python benchmarks/bench_search_ceiling.py --noise-free
-    python benchmarks/bench_search_ceiling.py --choose kg --kg-weight 0.3
-    python benchmarks/bench_search_ceiling.py --choose believer
-    python benchmarks/bench_search_ceiling.py --hypotheses tastes
+    python research/bench_search_ceiling.py                       # clusters, known, greedy
+    python research/bench_search_ceiling.py --choose thompson --temper 3
+    python research/bench_search_ceiling.py --hypotheses regions --knowledge policy
+    python research/bench_search_ceiling.py --noise-free
+    python research/bench_search_ceiling.py --choose kg --kg-weight 0.3
+    python research/bench_search_ceiling.py --choose believer
+    python research/bench_search_ceiling.py --hypotheses tastes
 
 No store is involved: the corpus is the benchmark's (512-d, 200 clusters), in memory.
 """
@@ -48,9 +48,9 @@ from numpy.typing import NDArray
 from recommender.policies.evidence import RegionEvidence
 from recommender.regions import RegionMap, build_region_map, calibrated
 from recommender.sim.corpus import APPEAL_SD, SyntheticCorpus, make_corpus
+from recommender.sim.harness import user_seed
 from recommender.sim.runner import Truth
 from recommender.sim.users import SimUser, UserModel, jitter, make_users
-from recommender.sim.variants import user_seed
 
 
 class KnownModel:

@@ -5,8 +5,8 @@ architecture does not depend on its weights), batch 32, after a warm-up batch, w
 same loader ``sumo index`` uses (MobileCLIP towers re-parameterised). Prints a table next to
 published zero-shot figures so that "retrieval quality per CPU-second" can be judged.
 
-    python benchmarks/bench_models.py                    # all candidates, ~10 s each
-    python benchmarks/bench_models.py --models ViT-B-32 MobileCLIP-S2 --seconds 5
+    python research/bench_models.py                    # all candidates, ~10 s each
+    python research/bench_models.py --models ViT-B-32 MobileCLIP-S2 --seconds 5
 """
 
 from __future__ import annotations

@@ -6,8 +6,7 @@ the most recent applied feedback event ids, for idempotency).
 
 One string rather than nested JSON because Qdrant (Edge especially) converts and stores
 payload arrays element by element: a user's seen list as a payload array made every write
-about 5x slower than the same data as one string. This module has no web dependencies, so
-readers such as the gap report can use it.
+about 5x slower than the same data as one string.
 """
 
 from __future__ import annotations

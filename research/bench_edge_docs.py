@@ -8,7 +8,7 @@ Through ``EdgeStore.put_document`` with ~15 KB bodies (one user state) over 32 u
    flush between rounds;
 3. how long a flush takes and how long a writer in another thread stalls meanwhile.
 
-    python benchmarks/bench_edge_docs.py            # ~20 s, writes ~400 MB under /tmp
+    python research/bench_edge_docs.py            # ~20 s, writes ~400 MB under /tmp
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ capture as the full benchmark (oracle included), and prints the mean capture at 
 model. Module constants of ``recommender.policies.sumo`` can be overridden for the run, so
 every "tried and not kept" row in docs/recommender.md is one command:
 
-    python benchmarks/bench_variants.py                           # sumo, 20k items, T=100
-    python benchmarks/bench_variants.py --policy sumo-target
-    python benchmarks/bench_variants.py --set SOURCES=8 --set PRIOR_G=1.0,0.5
+    python research/bench_variants.py                           # sumo, 20k items, T=100
+    python research/bench_variants.py --policy sumo-target
+    python research/bench_variants.py --set SOURCES=8 --set PRIOR_G=1.0,0.5
 
 Differences under ~0.03 in the mean are noise at 48 users per model (rerun with another
 ``--seed`` before believing one).
@@ -21,9 +21,10 @@ import argparse
 import time
 
 import numpy as np
+from variants import override_or_exit
 
+from recommender.sim.harness import run_with_oracle, simulated_store
 from recommender.sim.users import UserModel, make_users
-from recommender.sim.variants import override_or_exit, run_with_oracle, simulated_store
 
 
 def main() -> int:

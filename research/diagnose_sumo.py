@@ -6,10 +6,10 @@ in each, impressions until the first liked item, and, late in the run (from impr
 ``horizon // 2``), the share of views in the target's own region (the region a batch's
 exploitation draws on) and the capture of those views against the others:
 
-    python benchmarks/diagnose_sumo.py                      # sumo, 20k items, 24 users
-    python benchmarks/diagnose_sumo.py --noise-free         # users whose dwell is exact
-    python benchmarks/diagnose_sumo.py --trace niche:1 --noise-free
-    python benchmarks/diagnose_sumo.py --noise-free --set NOISE=0.5
+    python research/diagnose_sumo.py                      # sumo, 20k items, 24 users
+    python research/diagnose_sumo.py --noise-free         # users whose dwell is exact
+    python research/diagnose_sumo.py --trace niche:1 --noise-free
+    python research/diagnose_sumo.py --noise-free --set NOISE=0.5
 
 ``--noise-free`` gives every user their expected dwell, with no noise, flicks or walk-aways
 (``SimUser.noiseless``): what the policy makes of perfect signals, apart from what the
@@ -26,20 +26,16 @@ import time
 
 import numpy as np
 from numpy.typing import NDArray
+from variants import override_or_exit
 
 from indexer.store.base import Hit, Store
-from recommender.gaps.cluster import assign
+from recommender.kmeans import assign
 from recommender.policies.evidence import RegionEvidence
 from recommender.regions import RegionMap, regions_for
 from recommender.sim.corpus import SyntheticCorpus
+from recommender.sim.harness import run_with_oracle, simulated_store, user_seed
 from recommender.sim.runner import Trace, run_user
 from recommender.sim.users import SimUser, UserModel, make_users
-from recommender.sim.variants import (
-    override_or_exit,
-    run_with_oracle,
-    simulated_store,
-    user_seed,
-)
 from recommender.state import UserState
 
 WINDOWS = ((0, 25), (25, 50), (50, 100), (100, 300))

@@ -1,30 +1,22 @@
 """Tuning runs of SUMO: its constants overridden by name, over a throw-away simulated store.
 
-``benchmarks/bench_variants.py --set SOURCES=4`` and ``benchmarks/diagnose_sumo.py --set ...``
+``research/bench_variants.py --set SOURCES=4`` and ``research/diagnose_sumo.py --set ...``
 patch SUMO's module constants for the length of one process, so every "tried and not kept"
 row in docs/recommender.md is one command, without a constant kept in the code for it. The
 constants live in ``recommender.policies.sumo`` (the optimizer, the candidate queries),
 ``recommender.policies.evidence`` (the dwell model) and ``recommender.regions`` (the map,
 built after the override by the throw-away store).
-Both run the full benchmark's users, runner and capture, in this process, on a smaller corpus.
+Both run the full benchmark's users, runner and capture (``recommender.sim.harness``), in this
+process, on a smaller corpus.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Iterable
 
 import recommender.policies.evidence as evidence_module
 import recommender.policies.sumo as sumo_module
 import recommender.regions as regions_module
-from indexer.store.base import Store
-from indexer.store.edge import EdgeStore
-from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
-from recommender.sim.runner import BatchHook, Trace, run_user
-from recommender.sim.users import SimUser
 
 
 class UnknownConstant(ValueError):
@@ -64,41 +56,3 @@ def override_or_exit(assignments: Iterable[str]) -> None:
         override(assignments)
     except (UnknownConstant, ValueError) as e:
         raise SystemExit(f"--set {e}") from None
-
-
-@contextmanager
-def store_of(corpus: SyntheticCorpus) -> Iterator[Store]:
-    """``corpus`` loaded into an Edge store in a temporary folder, deleted after."""
-    folder = Path(tempfile.mkdtemp(prefix="sumo-sim-"))
-    try:
-        with EdgeStore(folder) as store:
-            load_corpus(store, corpus)
-            yield store
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@contextmanager
-def simulated_store(items: int, seed: int) -> Iterator[tuple[SyntheticCorpus, Store]]:
-    """The benchmark's corpus (512-d, 200 clusters) in a temporary Edge store."""
-    corpus = make_corpus(items, 512, 200, seed=seed)
-    with store_of(corpus) as store:
-        yield corpus, store
-
-
-def run_with_oracle(
-    store: Store, corpus: SyntheticCorpus, user: SimUser, index: int, policy: str, *,
-    horizon: int, batch: int, seed: int, on_batch: BatchHook | None = None,
-) -> tuple[Trace, Trace]:
-    """(policy, oracle) runs of one user with the benchmark's seeding: capture needs both."""
-    runs = []
-    for p, hook in ((policy, on_batch), ("oracle", None)):
-        user.views = 0
-        runs.append(run_user(store, corpus, user, index, p, horizon=horizon, batch=batch,
-                             seed=user_seed(seed, index), on_batch=hook))
-    return runs[0], runs[1]
-
-
-def user_seed(seed: int, index: int) -> int:
-    """The run seed of user ``index`` (the full benchmark's formula)."""
-    return seed * 7919 + 1000 * index
