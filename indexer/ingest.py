@@ -38,12 +38,12 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from indexer.embedder import cpu_count, model_spec
-from indexer.errors import CollectionMismatch, ConflictError
+from indexer.errors import CollectionMismatch
 from indexer.images import BadImage, Reason, decode
 from indexer.progress import Progress
 from indexer.scan import FileStat, ScanResult, scan
 from indexer.settings import CorpusSettings
-from indexer.store import Item, Store, open_store
+from indexer.store import Document, Item, Store, open_store
 
 if TYPE_CHECKING:
     from indexer.embedder import Embedder
@@ -343,38 +343,29 @@ def _under(path: str, roots: Sequence[str]) -> bool:
 
 def record_roots(store: Store, roots: Sequence[str]) -> None:
     """Add ``roots`` to the corpus roots document (compare-and-set, retried)."""
-    for _ in range(10):
-        doc = store.get_document(ROOTS_NAMESPACE, ROOTS_KEY)
+
+    def add(doc: Document | None) -> tuple[None, dict[str, Any] | None]:
         have = list(doc.body.get("roots", [])) if doc else []
         merged = sorted(set(have) | set(roots))
         # Nested roots are redundant: the outer one already covers the inner.
         merged = [r for r in merged if not _under(r, [o for o in merged if o != r])]
         if doc is not None and merged == sorted(have):
-            return
-        try:
-            store.put_document(ROOTS_NAMESPACE, ROOTS_KEY, {"roots": merged},
-                               expected_version=doc.version if doc else 0)
-            return
-        except ConflictError:
-            continue
-    raise ConflictError("could not record the indexed roots: too many concurrent writers")
+            return None, None
+        return None, {"roots": merged}
+
+    store.update_document(ROOTS_NAMESPACE, ROOTS_KEY, add)
 
 
 def _record_failures(store: Store, found: ScanResult, report: IndexReport) -> None:
     """Remember this run's undecodable files; forget those fixed, gone or now indexed."""
-    for _ in range(10):
-        doc = store.get_document(ROOTS_NAMESPACE, FAILURES_KEY)
+
+    def remember(doc: Document | None) -> tuple[None, dict[str, Any] | None]:
         have: dict[str, Record] = dict(doc.body.get("files", {})) if doc else {}
         keep = {p: r for p, r in have.items() if not _under(p, found.roots)}
         keep.update(report.bad_files)
-        if keep == have:
-            return
-        try:
-            store.put_document(ROOTS_NAMESPACE, FAILURES_KEY, {"files": keep},
-                               expected_version=doc.version if doc else 0)
-            return
-        except ConflictError:
-            continue
+        return None, (None if keep == have else {"files": keep})
+
+    store.update_document(ROOTS_NAMESPACE, FAILURES_KEY, remember)
 
 
 def _lower_priority(nice: int) -> Callable[[], None]:

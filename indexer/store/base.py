@@ -16,17 +16,24 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import random
+import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from indexer.errors import ConflictError
+
 Vector = NDArray[np.float32]
+T = TypeVar("T")
+# Compare-and-set attempts before ``update_document`` gives up with ``ConflictError``.
+CAS_ATTEMPTS = 64
 
 # Fixed namespace so the same item id maps to the same point id on every machine.
 _POINT_NAMESPACE = uuid.UUID("5a3c1f0e-8b7d-4c2a-9e61-2f0d5b9c7a11")
@@ -110,6 +117,10 @@ DEFAULT_FEEDBACK_PARAMS = FeedbackParams()
 
 class Store(ABC):
     """A corpus collection of items plus versioned document namespaces."""
+
+    #: Calls run in this process and are CPU-bound (no network wait), so a caller on an
+    #: event loop may make them inline: a thread-pool hop would cost more than the call.
+    in_process: bool = False
 
     # --- lifecycle and schema ------------------------------------------------------------
     @abstractmethod
@@ -233,3 +244,32 @@ class Store(ABC):
 
     @abstractmethod
     def scroll_documents(self, namespace: str, *, batch: int = 512) -> Iterator[Document]: ...
+
+    def update_document(
+        self, namespace: str, key: str,
+        change: Callable[[Document | None], tuple[T, Mapping[str, Any] | None]], *,
+        attempts: int = CAS_ATTEMPTS,
+    ) -> T:
+        """Read-modify-write one document under compare-and-set, retried until it sticks.
+
+        ``change`` gets the fresh document (``None``: absent) and returns ``(result, body)``;
+        ``body`` is written only if nobody wrote in between, ``None`` writes nothing. On a
+        lost race the document is re-read and ``change`` applied again, after a short random
+        back-off so racing writers stop colliding in lockstep. After ``attempts`` lost races
+        it raises ``ConflictError``: an update is never dropped silently.
+        """
+        for attempt in range(attempts):
+            doc = self.get_document(namespace, key)
+            result, body = change(doc)
+            if body is None:
+                return result
+            try:
+                self.put_document(namespace, key, body,
+                                  expected_version=doc.version if doc is not None else 0)
+                return result
+            except ConflictError:
+                if attempt + 1 < attempts:
+                    time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+        raise ConflictError(
+            f"document {namespace}/{key}: lost {attempts} concurrent updates in a row; retry"
+        )

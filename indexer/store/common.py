@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import tempfile
-from collections.abc import Collection, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -23,6 +25,7 @@ from indexer.store.base import (
     FeedbackPair,
     FeedbackParams,
     Hit,
+    Item,
     Vector,
     point_id,
 )
@@ -158,6 +161,89 @@ def item_id_of(payload: Mapping[str, Any] | None, fallback: object) -> str:
     if payload and ITEM_ID_KEY in payload:
         return str(payload[ITEM_ID_KEY])
     return str(fallback)
+
+
+# --- records, as both clients return them --------------------------------------------------
+class Record(Protocol):
+    """A stored point as Edge and qdrant-client both return it."""
+
+    @property
+    def id(self) -> Any: ...
+    @property
+    def payload(self) -> Mapping[str, Any] | None: ...
+    @property
+    def vector(self) -> Any: ...
+
+
+class ScoredRecord(Record, Protocol):
+    @property
+    def score(self) -> float: ...
+
+
+def vector_of(v: Any) -> Vector | None:
+    """A record's vector as float32; ours is the default (unnamed) one among named vectors."""
+    if isinstance(v, dict):
+        v = v.get("")
+    return None if v is None else np.asarray(v, dtype=np.float32)
+
+
+def item_of(r: Record, *, with_vectors: bool, with_payload: bool = True) -> Item:
+    payload = dict(r.payload or {})
+    return Item(item_id_of(payload, r.id), vector_of(r.vector) if with_vectors else None,
+                payload if with_payload else {})
+
+
+def items_in_order(records: Sequence[Record], item_ids: Sequence[str],
+                   with_vectors: bool) -> list[Item]:
+    """``retrieve``'s answer: items in the order asked for, missing ids left out."""
+    found = {it.id: it for it in (item_of(r, with_vectors=with_vectors) for r in records)}
+    return [found[i] for i in item_ids if i in found]
+
+
+def hits_of(points: Sequence[ScoredRecord], with_payload: bool, with_vectors: bool) -> list[Hit]:
+    return [
+        Hit(
+            item_id_of(p.payload, p.id), float(p.score),
+            dict(p.payload or {}) if with_payload else None,
+            vector_of(p.vector) if with_vectors else None,
+        )
+        for p in points
+    ]
+
+
+def paged(fetch: Callable[[Any], tuple[Sequence[Any], Any]]) -> Iterator[Any]:
+    """Every record of a scroll: ``fetch(offset)`` gives one page and the next offset
+    (``None`` after the last page); the first call gets ``None``."""
+    offset: Any = None
+    while True:
+        records, offset = fetch(offset)
+        yield from records
+        if offset is None:
+            return
+
+
+def seeded_sample(
+    scroll_from: Callable[[str | None, int], Sequence[Record]], limit: int, seed: int
+) -> list[Hit]:
+    """Reproducible sample: a block of points after a seeded random point id.
+
+    Qdrant's random sample takes no seed. Point ids are UUIDv5 hashes, so id order is
+    unrelated to content; choosing ``limit`` of the next ``4·limit`` ids (wrapping around)
+    from a seeded start gives every item nearly the same chance. ``scroll_from(offset, n)``
+    returns up to ``n`` points (excluded ones filtered out) from ``offset`` (``None``: the
+    first id) in id order, with the item id in the payload.
+    """
+    rng = random.Random(seed)
+    start = str(uuid.UUID(int=rng.getrandbits(128)))
+    block = max(4 * limit, 64)
+    got: list[Record] = []
+    for offset in (start, None):
+        seen = {str(r.id) for r in got}
+        got += [r for r in scroll_from(offset, block - len(got)) if str(r.id) not in seen]
+        if len(got) >= block:
+            break
+    picked = rng.sample(got, min(limit, len(got)))
+    return [Hit(item_id_of(r.payload, r.id), 1.0) for r in picked]
 
 
 def excluded_point_ids(exclude: Collection[str]) -> list[str]:

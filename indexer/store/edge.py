@@ -26,14 +26,12 @@ import fcntl
 import functools
 import json
 import os
-import random
 import threading
 import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
 import qdrant_edge as qe
 
 from indexer.errors import ConflictError, NotFound, StoreUnavailable
@@ -138,18 +136,10 @@ def _ev(v: Vector) -> list[float]:
     return out
 
 
-def _vec(v: Any) -> Vector | None:
-    if v is None:
-        return None
-    if isinstance(v, dict):  # named vectors; ours is the default (unnamed) one
-        v = v.get("")
-        if v is None:
-            return None
-    return np.asarray(v, dtype=np.float32)
-
-
 class EdgeStore(Store):
     """A SUMO store in a local folder, served by Qdrant Edge in this process."""
+
+    in_process = True
 
     def __init__(self, data_dir: str | os.PathLike[str], collection: str = "sumo_items") -> None:
         self.root = Path(data_dir).expanduser().absolute() / collection
@@ -295,13 +285,7 @@ class EdgeStore(Store):
         if not item_ids or self._items is None:
             return []
         records = self._items.retrieve([point_id(i) for i in item_ids], True, with_vectors)
-        found = {}
-        for r in records:
-            payload = dict(r.payload or {})
-            found[common.item_id_of(payload, r.id)] = Item(
-                common.item_id_of(payload, r.id), _vec(r.vector) if with_vectors else None, payload
-            )
-        return [found[i] for i in item_ids if i in found]
+        return common.items_in_order(records, item_ids, with_vectors)
 
     def scroll(
         self, *, with_vectors: bool = False, with_payload: bool = True, batch: int = 1024
@@ -310,21 +294,10 @@ class EdgeStore(Store):
             return
         shard = self._items
         selector: Any = True if with_payload else qe.PayloadSelector.Include([ITEM_ID_KEY])
-        offset: Any = None
-        while True:
-            records, offset = shard.scroll(
-                qe.ScrollRequest(offset=offset, limit=batch, with_payload=selector,
-                                 with_vector=with_vectors)
-            )
-            for r in records:
-                payload = dict(r.payload or {})
-                yield Item(
-                    common.item_id_of(payload, r.id),
-                    _vec(r.vector) if with_vectors else None,
-                    payload if with_payload else {},
-                )
-            if offset is None:
-                return
+        pages = common.paged(lambda offset: shard.scroll(qe.ScrollRequest(
+            offset=offset, limit=batch, with_payload=selector, with_vector=with_vectors)))
+        for r in pages:
+            yield common.item_of(r, with_vectors=with_vectors, with_payload=with_payload)
 
     # --- queries -----------------------------------------------------------------------
     @staticmethod
@@ -343,17 +316,6 @@ class EdgeStore(Store):
             with_vector=with_vectors, params=_SEARCH_PARAMS,
         )
 
-    @staticmethod
-    def _hits(points: Sequence[Any], with_payload: bool, with_vectors: bool) -> list[Hit]:
-        return [
-            Hit(
-                common.item_id_of(p.payload, p.id), float(p.score),
-                dict(p.payload or {}) if with_payload else None,
-                _vec(p.vector) if with_vectors else None,
-            )
-            for p in points
-        ]
-
     def _query(
         self, query: Any, limit: int, exclude: Collection[str], with_payload: bool = False,
         with_vectors: bool = False,
@@ -362,7 +324,7 @@ class EdgeStore(Store):
             return []
         points = self._items.query(
             self._request(query, limit, self._filter(exclude), with_payload, with_vectors))
-        return self._hits(points, with_payload, with_vectors)
+        return common.hits_of(points, with_payload, with_vectors)
 
     def search(
         self, vector: Vector, limit: int, *, exclude: Collection[str] = (),
@@ -385,7 +347,7 @@ class EdgeStore(Store):
             for v in vectors
         ]
         results = self._items.query_batch(qe.QueryBatchRequest(requests))
-        return [self._hits(r, False, with_vectors) for r in results]
+        return [common.hits_of(r, False, with_vectors) for r in results]
 
     def search_mmr(
         self, vector: Vector, limit: int, *, diversity: float = 0.5, candidates: int = 100,
@@ -436,34 +398,17 @@ class EdgeStore(Store):
     ) -> list[Hit]:
         if seed is None:
             return self._query(qe.Sample.Random, limit, exclude)
-        return self._seeded_sample(limit, exclude, seed)
-
-    def _seeded_sample(self, limit: int, exclude: Collection[str], seed: int) -> list[Hit]:
-        """Reproducible sample: a block of points after a seeded random point id.
-
-        Qdrant's random sample takes no seed. Point ids are UUIDv5 hashes, so id order is
-        unrelated to content; choosing ``limit`` of the next ``4·limit`` ids (wrapping
-        around) from a seeded start gives every item nearly the same chance.
-        """
         if self._items is None or limit <= 0:
             return []
-        rng = random.Random(seed)
-        start = str(uuid.UUID(int=rng.getrandbits(128)))
-        block = max(4 * limit, 64)
-        flt = self._filter(exclude)
+        shard, flt = self._items, self._filter(exclude)
         selector = qe.PayloadSelector.Include([ITEM_ID_KEY])
-        got: list[Any] = []
-        for offset in (start, None):
-            records, _ = self._items.scroll(
-                qe.ScrollRequest(offset=offset, limit=block - len(got), filter=flt,
-                                 with_payload=selector)
-            )
-            seen = {str(r.id) for r in got}
-            got += [r for r in records if str(r.id) not in seen]
-            if len(got) >= block:
-                break
-        picked = rng.sample(got, min(limit, len(got)))
-        return [Hit(common.item_id_of(r.payload, r.id), 1.0) for r in picked]
+
+        def scroll_from(offset: str | None, n: int) -> list[Any]:
+            records, _ = shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=n, filter=flt, with_payload=selector))
+            return list(records)
+
+        return common.seeded_sample(scroll_from, limit, seed)
 
     # --- documents ---------------------------------------------------------------------
     def _doc_shard(self) -> qe.EdgeShard:
@@ -523,12 +468,7 @@ class EdgeStore(Store):
         flt = qe.Filter(must=[
             qe.FieldCondition(common.DOC_NAMESPACE, match=qe.MatchValue(namespace))
         ])
-        offset: Any = None
-        while True:
-            records, offset = shard.scroll(
-                qe.ScrollRequest(offset=offset, limit=batch, filter=flt, with_payload=True)
-            )
-            for r in records:
-                yield common.document_from_payload(r.payload or {})
-            if offset is None:
-                return
+        pages = common.paged(lambda offset: shard.scroll(
+            qe.ScrollRequest(offset=offset, limit=batch, filter=flt, with_payload=True)))
+        for r in pages:
+            yield common.document_from_payload(r.payload or {})

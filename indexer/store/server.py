@@ -17,7 +17,6 @@ server is back simply works.
 from __future__ import annotations
 
 import contextlib
-import random
 import threading
 import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -235,22 +234,7 @@ class ServerStore(Store):
                 self.collection, [point_id(i) for i in item_ids], with_payload=True,
                 with_vectors=with_vectors,
             )
-        found = {}
-        for r in records:
-            payload = dict(r.payload or {})
-            iid = common.item_id_of(payload, r.id)
-            found[iid] = Item(iid, self._vec(r.vector) if with_vectors else None, payload)
-        return [found[i] for i in item_ids if i in found]
-
-    @staticmethod
-    def _vec(v: Any) -> Vector | None:
-        if v is None:
-            return None
-        if isinstance(v, dict):
-            v = v.get("")
-            if v is None:
-                return None
-        return np.asarray(v, dtype=np.float32)
+        return common.items_in_order(records, item_ids, with_vectors)
 
     def scroll(
         self, *, with_vectors: bool = False, with_payload: bool = True, batch: int = 1024
@@ -258,22 +242,14 @@ class ServerStore(Store):
         if not self._ready():
             return
         selector: Any = True if with_payload else [ITEM_ID_KEY]
-        offset: Any = None
-        while True:
+
+        def page(offset: Any) -> tuple[list[qm.Record], Any]:
             with self._guard():
-                records, offset = self.client.scroll(
-                    self.collection, limit=batch, offset=offset, with_payload=selector,
-                    with_vectors=with_vectors,
-                )
-            for r in records:
-                payload = dict(r.payload or {})
-                yield Item(
-                    common.item_id_of(payload, r.id),
-                    self._vec(r.vector) if with_vectors else None,
-                    payload if with_payload else {},
-                )
-            if offset is None:
-                return
+                return self.client.scroll(self.collection, limit=batch, offset=offset,
+                                          with_payload=selector, with_vectors=with_vectors)
+
+        for r in common.paged(page):
+            yield common.item_of(r, with_vectors=with_vectors, with_payload=with_payload)
 
     # --- queries -----------------------------------------------------------------------
     @staticmethod
@@ -282,17 +258,6 @@ class ServerStore(Store):
             return None
         ids: list[qm.ExtendedPointId] = list(common.excluded_point_ids(exclude))
         return qm.Filter(must_not=[qm.HasIdCondition(has_id=ids)])
-
-    def _hits(self, points: Sequence[qm.ScoredPoint], with_payload: bool,
-              with_vectors: bool) -> list[Hit]:
-        return [
-            Hit(
-                common.item_id_of(p.payload, p.id), float(p.score),
-                dict(p.payload or {}) if with_payload else None,
-                self._vec(p.vector) if with_vectors else None,
-            )
-            for p in points
-        ]
 
     def _query(
         self, query: Any, limit: int, exclude: Collection[str], with_payload: bool = False,
@@ -305,7 +270,7 @@ class ServerStore(Store):
                 self.collection, query=query, limit=limit, query_filter=self._filter(exclude),
                 with_payload=True if with_payload else [ITEM_ID_KEY], with_vectors=with_vectors,
             )
-        return self._hits(res.points, with_payload, with_vectors)
+        return common.hits_of(res.points, with_payload, with_vectors)
 
     def _vector(self, v: Vector) -> list[float]:
         spec = self.spec()
@@ -335,7 +300,7 @@ class ServerStore(Store):
         ]
         with self._guard():
             responses = self.client.query_batch_points(self.collection, requests)
-        return [self._hits(r.points, False, with_vectors) for r in responses]
+        return [common.hits_of(r.points, False, with_vectors) for r in responses]
 
     def search_mmr(
         self, vector: Vector, limit: int, *, diversity: float = 0.5, candidates: int = 100,
@@ -387,29 +352,17 @@ class ServerStore(Store):
     ) -> list[Hit]:
         if seed is None:
             return self._query(qm.SampleQuery(sample=qm.Sample.RANDOM), limit, exclude)
-        return self._seeded_sample(limit, exclude, seed)
-
-    def _seeded_sample(self, limit: int, exclude: Collection[str], seed: int) -> list[Hit]:
-        """Reproducible sample; same method as ``EdgeStore._seeded_sample`` (see there)."""
         if limit <= 0 or not self._ready():
             return []
-        rng = random.Random(seed)
-        start = str(uuid.UUID(int=rng.getrandbits(128)))
-        block = max(4 * limit, 64)
         flt = self._filter(exclude)
-        got: list[qm.Record] = []
-        for offset in (start, None):
+
+        def scroll_from(offset: str | None, n: int) -> list[qm.Record]:
             with self._guard():
-                records, _ = self.client.scroll(
-                    self.collection, scroll_filter=flt, limit=block - len(got), offset=offset,
-                    with_payload=[ITEM_ID_KEY],
-                )
-            seen = {str(r.id) for r in got}
-            got += [r for r in records if str(r.id) not in seen]
-            if len(got) >= block:
-                break
-        picked = rng.sample(got, min(limit, len(got)))
-        return [Hit(common.item_id_of(r.payload, r.id), 1.0) for r in picked]
+                records, _ = self.client.scroll(self.collection, scroll_filter=flt, limit=n,
+                                                offset=offset, with_payload=[ITEM_ID_KEY])
+            return records
+
+        return common.seeded_sample(scroll_from, limit, seed)
 
     # --- documents ---------------------------------------------------------------------
     def _documents(self) -> str:
@@ -502,13 +455,11 @@ class ServerStore(Store):
         name = self._documents()
         flt = qm.Filter(must=[qm.FieldCondition(
             key=common.DOC_NAMESPACE, match=qm.MatchValue(value=namespace))])
-        offset: Any = None
-        while True:
+
+        def page(offset: Any) -> tuple[list[qm.Record], Any]:
             with self._guard():
-                records, offset = self.client.scroll(
-                    name, scroll_filter=flt, limit=batch, offset=offset, with_payload=True
-                )
-            for r in records:
-                yield common.document_from_payload(r.payload or {})
-            if offset is None:
-                return
+                return self.client.scroll(name, scroll_filter=flt, limit=batch, offset=offset,
+                                          with_payload=True)
+
+        for r in common.paged(page):
+            yield common.document_from_payload(r.payload or {})

@@ -21,7 +21,6 @@ from starlette.concurrency import run_in_threadpool
 from indexer.errors import StoreUnavailable
 from indexer.store import open_store
 from indexer.store.base import Store
-from indexer.store.edge import EdgeStore
 from recommender import regions
 from recommender.api import errors
 from recommender.api.context import AppContext
@@ -65,7 +64,7 @@ def build_context(
         settings=settings, store=store, engine=engine,
         users=UserService(repo, metrics, max_limit=settings.max_limit,
                           max_events=settings.max_events_per_request,
-                          inline=isinstance(store, EdgeStore)),
+                          inline=store.in_process),
         images=ImageService(store, capacity=settings.image_cache),
         catalog=Catalog(store, text, max_limit=settings.max_limit),
         text=text, metrics=metrics,

@@ -363,6 +363,43 @@ def test_concurrent_increments_lose_nothing(empty: Store) -> None:
     assert doc is not None and doc.body["n"] == 90 and doc.version == 91
 
 
+def test_update_document_retries_a_lost_race_and_never_gives_up_silently(empty: Store) -> None:
+    def add(n: int):  # type: ignore[no-untyped-def]
+        return lambda doc: (n, {"n": (doc.body["n"] if doc else 0) + n})
+
+    assert empty.update_document("c", "k", add(2)) == 2  # absent: created at version 1
+    calls = []
+
+    def raced(doc):  # type: ignore[no-untyped-def]
+        # Another writer gets in between our read and our write, on the first two tries.
+        calls.append(doc.version)
+        if len(calls) <= 2:
+            empty.put_document("c", "k", {"n": doc.body["n"] + 10},
+                               expected_version=doc.version)
+        return "ok", {"n": doc.body["n"] + 1}
+
+    assert empty.update_document("c", "k", raced) == "ok"
+    assert calls == [1, 2, 3]  # re-read after each lost race, the change applied afresh
+    doc = empty.get_document("c", "k")
+    assert doc is not None and (doc.version, doc.body) == (4, {"n": 23})
+    # A clean change writes nothing.
+    assert empty.update_document("c", "k", lambda d: ("same", None)) == "same"
+    assert empty.get_document("c", "k").version == 4  # type: ignore[union-attr]
+
+    def always_raced(doc):  # type: ignore[no-untyped-def]
+        empty.put_document("c", "k", {"n": 0}, expected_version=doc.version)
+        return None, {"n": -1}
+
+    with pytest.raises(ConflictError, match="lost 3 concurrent updates"):
+        empty.update_document("c", "k", always_raced, attempts=3)
+
+
+def test_in_process_says_where_calls_run(empty: Store) -> None:
+    # Edge runs in this process (callers may call it from the event loop); a server store
+    # waits on the network, even in qdrant-client's local mode (its calls hold a lock).
+    assert empty.in_process is isinstance(empty, EdgeStore)
+
+
 # --- failure modes -------------------------------------------------------------------------
 def test_edge_folder_held_by_another_process_is_unavailable(tmp_path: Path) -> None:
     code = textwrap.dedent(f"""
