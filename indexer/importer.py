@@ -32,12 +32,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexer.errors import CollectionMismatch, SumoError
-from indexer.store.base import CollectionSpec, Item, Store
+from indexer.store.base import IMPORT_PREFIX, CollectionSpec, Item, Store
 
 log = logging.getLogger(__name__)
 
 ID_COLUMNS = ("image_path", "url", "key")
-IMPORT_PREFIX = "import:"
 
 
 class ImportFailed(SumoError):

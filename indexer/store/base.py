@@ -35,6 +35,9 @@ T = TypeVar("T")
 # Compare-and-set attempts before ``update_document`` gives up with ``ConflictError``.
 CAS_ATTEMPTS = 64
 
+# The model a collection of imported vectors records: ``import:<name>`` (no CLIP made them).
+IMPORT_PREFIX = "import:"
+
 # Fixed namespace so the same item id maps to the same point id on every machine.
 _POINT_NAMESPACE = uuid.UUID("5a3c1f0e-8b7d-4c2a-9e61-2f0d5b9c7a11")
 ITEM_ID_KEY = "item_id"
@@ -64,6 +67,11 @@ class CollectionSpec:
 
     dim: int
     model: str  # e.g. "ViT-B-32/laion2b_s34b_b79k", or "import:<name>" for imported vectors
+
+    @property
+    def imported(self) -> bool:
+        """Imported vectors of their own origin: no text encoder here shares their space."""
+        return self.model.startswith(IMPORT_PREFIX)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from indexer.embedder.text import TextEmbedder
 from indexer.errors import StoreUnavailable
 from indexer.store import open_store
 from indexer.store.base import Store
@@ -28,9 +29,9 @@ from recommender.api.limits import BodyLimitMiddleware
 from recommender.api.maintenance import flush_periodically, refresh_regions_periodically
 from recommender.api.metrics import Metrics, MetricsMiddleware
 from recommender.api.routes import gaps, health, items, search, users, web
-from recommender.api.services.catalog import Catalog
 from recommender.api.services.images import ImageService
-from recommender.api.services.text import TextEmbedder, TextEncoder
+from recommender.api.services.items import ItemService
+from recommender.api.services.text import TextService
 from recommender.api.services.users import UserService
 from recommender.engine import Engine
 from recommender.settings import Settings
@@ -58,7 +59,7 @@ def build_context(
     store.warm()
     regions.refresh(store)
     engine = Engine(store, default_policy=settings.policy, seed=settings.seed)
-    text = TextEncoder(settings, store, embedder)
+    text = TextService(settings, store, embedder)
     repo = UserRepository(store, engine)
     return AppContext(
         settings=settings, store=store, engine=engine,
@@ -66,7 +67,7 @@ def build_context(
                           max_events=settings.max_events_per_request,
                           inline=store.in_process),
         images=ImageService(store, capacity=settings.image_cache),
-        catalog=Catalog(store, text, max_limit=settings.max_limit),
+        items=ItemService(store, text, max_limit=settings.max_limit),
         text=text, metrics=metrics,
     )
 

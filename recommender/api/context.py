@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from indexer.store.base import Store
 from recommender.api.metrics import Metrics
-from recommender.api.services.catalog import Catalog
 from recommender.api.services.images import ImageService
-from recommender.api.services.text import TextEncoder
+from recommender.api.services.items import ItemService
+from recommender.api.services.text import TextService
 from recommender.api.services.users import UserService
 from recommender.engine import Engine
 from recommender.settings import Settings
@@ -21,6 +21,6 @@ class AppContext:
     engine: Engine
     users: UserService
     images: ImageService
-    catalog: Catalog
-    text: TextEncoder
+    items: ItemService
+    text: TextService
     metrics: Metrics

@@ -10,9 +10,9 @@ from indexer.store.base import Store
 from recommender.api.context import AppContext
 from recommender.api.metrics import Metrics
 from recommender.api.security import Role, require_admin, require_user
-from recommender.api.services.catalog import Catalog
 from recommender.api.services.images import ImageService
-from recommender.api.services.text import TextEncoder
+from recommender.api.services.items import ItemService
+from recommender.api.services.text import TextService
 from recommender.api.services.users import UserService
 from recommender.engine import Engine
 from recommender.settings import Settings
@@ -46,7 +46,7 @@ async def get_users(request: Request) -> UserService:
     return _context(request).users
 
 
-async def get_embedder(request: Request) -> TextEncoder:
+async def get_text(request: Request) -> TextService:
     return _context(request).text
 
 
@@ -54,8 +54,8 @@ async def get_images(request: Request) -> ImageService:
     return _context(request).images
 
 
-async def get_catalog(request: Request) -> Catalog:
-    return _context(request).catalog
+async def get_items(request: Request) -> ItemService:
+    return _context(request).items
 
 
 async def get_metrics(request: Request) -> Metrics:
@@ -68,9 +68,9 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 UsersDep = Annotated[UserService, Depends(get_users)]
-EmbedderDep = Annotated[TextEncoder, Depends(get_embedder)]
+TextDep = Annotated[TextService, Depends(get_text)]
 ImagesDep = Annotated[ImageService, Depends(get_images)]
-CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+ItemsDep = Annotated[ItemService, Depends(get_items)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 UserAuth = Annotated[Role, Depends(require_user)]
 AdminAuth = Annotated[Role, Depends(require_admin)]

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from indexer.embedder.text import TextEmbedder
 from indexer.errors import SumoError
 from indexer.store import open_store
 from indexer.store.base import Store
-from recommender.gaps.describe import TextEncoder
 from recommender.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,10 +56,10 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     f.set_defaults(func=cmd_fill)
 
 
-def _encoder(settings: Settings, store: Store, want: bool) -> TextEncoder | None:
+def _encoder(settings: Settings, store: Store, want: bool) -> TextEmbedder | None:
     """The collection's CLIP text side, or None (the report then says why)."""
     spec = store.spec()
-    if not want or spec is None or spec.model.startswith("import:"):
+    if not want or spec is None or spec.imported:
         return None
     try:
         from indexer.embedder import load_embedder

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from indexer.embedder.text import TextEmbedder
 from indexer.store.base import CollectionSpec
 
 CONCEPTS_FILE = Path(__file__).with_name("concepts.txt")
@@ -30,12 +31,6 @@ class ConceptKind(StrEnum):
     NOUN = "noun"
     SCENE = "scene"
     STYLE = "style"
-
-
-class TextEncoder(Protocol):
-    name: str
-
-    def encode_texts(self, texts: list[str]) -> NDArray[np.float32]: ...
 
 
 @dataclass(frozen=True)
@@ -79,7 +74,7 @@ def load_concepts(path: Path = CONCEPTS_FILE) -> list[Concept]:
 _CACHE: dict[tuple[str, int, str], NDArray[np.float32]] = {}
 
 
-def concept_matrix(encoder: TextEncoder, concepts: Sequence[Concept]) -> NDArray[np.float32]:
+def concept_matrix(encoder: TextEmbedder, concepts: Sequence[Concept]) -> NDArray[np.float32]:
     """Unit text embeddings of the concepts (their templated prompts), cached per model."""
     prompts = [TEMPLATES[c.kind.value].format(c.text) for c in concepts]
     digest = hashlib.sha1("\n".join(prompts).encode()).hexdigest()
@@ -93,7 +88,7 @@ def concept_matrix(encoder: TextEncoder, concepts: Sequence[Concept]) -> NDArray
 
 class Describer:
     def __init__(
-        self, encoder: TextEncoder, mean_item: NDArray[np.float32] | None = None,
+        self, encoder: TextEmbedder, mean_item: NDArray[np.float32] | None = None,
         concepts: Sequence[Concept] | None = None,
     ) -> None:
         self.concepts = list(concepts) if concepts is not None else load_concepts()
@@ -136,11 +131,11 @@ class Describer:
         return ", ".join(lb.text for lb in labels) + ", highly detailed"
 
 
-def text_encoder_note(spec: CollectionSpec | None, encoder: TextEncoder | None) -> str | None:
+def text_encoder_note(spec: CollectionSpec | None, encoder: TextEmbedder | None) -> str | None:
     """Why labels cannot be computed for this collection, or None when they can."""
     if spec is None:
         return "no collection yet"
-    if spec.model.startswith("import:"):
+    if spec.imported:
         return (f"no labels: the collection holds imported vectors ({spec.model}) with no "
                 "matching text encoder")
     if encoder is None:

@@ -31,9 +31,10 @@ from urllib.parse import quote
 import numpy as np
 from numpy.typing import NDArray
 
+from indexer.embedder.text import TextEmbedder
 from indexer.store.base import Store
 from recommender.gaps.demand import Demand, DemandOptions, read_demand
-from recommender.gaps.describe import Describer, Label, TextEncoder, text_encoder_note
+from recommender.gaps.describe import Describer, Label, text_encoder_note
 from recommender.gaps.supply import (
     Calibration,
     Supply,
@@ -168,7 +169,7 @@ class GapReport:
 
 
 def build_report(
-    store: Store, options: GapOptions = GapOptions(), *, encoder: TextEncoder | None = None,
+    store: Store, options: GapOptions = GapOptions(), *, encoder: TextEmbedder | None = None,
     demand: Demand | None = None,
 ) -> GapReport:
     """Read demand from ``store`` (unless given), cluster it, score every region.

@@ -11,15 +11,15 @@ import threading
 import time
 from typing import Any
 
+from indexer.embedder.text import TextEmbedder
 from indexer.store.base import Store
-from recommender.gaps.describe import TextEncoder
 from recommender.gaps.projection import project
 from recommender.gaps.report import GapOptions, GapReport, build_report
 
 
 class GapService:
     def __init__(
-        self, store: Store, encoder: TextEncoder | None = None, *,
+        self, store: Store, encoder: TextEmbedder | None = None, *,
         options: GapOptions | None = None, ttl_s: float = 300.0,
     ) -> None:
         self.store = store

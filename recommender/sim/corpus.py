@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from indexer.store.base import CollectionSpec, Item, Store
+from indexer.store.base import IMPORT_PREFIX, CollectionSpec, Item, Store
 
 COMMON_WEIGHT = 0.8  # -> unrelated cluster centres at cosine ~0.5
 TOPIC_WEIGHT = 0.5  # -> clusters of one topic at cosine ~0.7
 OWN_WEIGHT = 0.6
 SPREAD = (0.45, 0.75)  # per-cluster noise norm: item-to-centre cosine ~0.8-0.9
 APPEAL_SD = 0.3  # item-intrinsic attractiveness, in log-dwell units (hidden from policies)
-SYNTHETIC_MODEL = "import:synthetic-clip"
+SYNTHETIC_MODEL = IMPORT_PREFIX + "synthetic-clip"
 
 
 @dataclass

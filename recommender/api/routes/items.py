@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from recommender.api.deps import CatalogDep, ImagesDep
+from recommender.api.deps import ImagesDep, ItemsDep
 from recommender.api.responses import JSONBytes, image_url
 from recommender.api.schemas import ErrorResponse, ImageFormat, ItemInfo
 from recommender.api.security import require_user
@@ -20,8 +20,8 @@ router = APIRouter(
 
 
 @router.get("/{item_id}", response_model=ItemInfo)
-async def get_item(request: Request, item_id: str, catalog: CatalogDep) -> JSONBytes:
-    info = await catalog.item(item_id)
+async def get_item(request: Request, item_id: str, items: ItemsDep) -> JSONBytes:
+    info = await items.item(item_id)
     info["image_url"] = image_url(item_id, request.scope.get("root_path", ""))
     return JSONBytes(info)
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from recommender.api.deps import CatalogDep
+from recommender.api.deps import ItemsDep
 from recommender.api.responses import JSONBytes, scored_item
 from recommender.api.schemas import ErrorResponse, SearchResults
 from recommender.api.security import require_user
@@ -19,10 +19,10 @@ router = APIRouter(
 
 @router.get("/search", response_model=SearchResults)
 async def search(
-    request: Request, catalog: CatalogDep,
+    request: Request, items: ItemsDep,
     q: Annotated[str, Query(min_length=1, max_length=1000, description="what to look for")],
     limit: Annotated[int, Query(ge=1)] = 10,
 ) -> JSONBytes:
-    hits = await catalog.search(q, limit)
+    hits = await items.search(q, limit)
     root = request.scope.get("root_path", "")
     return JSONBytes({"items": [scored_item(h, root) for h in hits], "query": q})

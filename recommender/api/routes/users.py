@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from recommender.api.deps import EmbedderDep, UsersDep
+from recommender.api.deps import TextDep, UsersDep
 from recommender.api.responses import JSONBytes, scored_item
 from recommender.api.schemas import (
     USER_ID_PATTERN,
@@ -50,7 +50,7 @@ async def feedback(user_id: UserId, body: FeedbackRequest, users: UsersDep) -> J
 
 
 @router.post("/{user_id}/seed", response_model=UserInfo)
-async def seed(user_id: UserId, body: SeedRequest, users: UsersDep, text: EmbedderDep) -> JSONBytes:
+async def seed(user_id: UserId, body: SeedRequest, users: UsersDep, text: TextDep) -> JSONBytes:
     """Warm start from a description and/or liked items."""
     summary = await users.seed_from(user_id, body.text, body.item_ids, text)
     return JSONBytes(summary.to_dict())

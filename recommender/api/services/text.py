@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
-from numpy.typing import NDArray
 from starlette.concurrency import run_in_threadpool
 
+from indexer.embedder.text import TextEmbedder
 from indexer.errors import SumoError
 from indexer.settings import CorpusSettings
 from indexer.store.base import CollectionSpec, Store, Vector
@@ -23,22 +22,6 @@ from recommender.api.errors import TextEncoderUnavailable, TextSpaceMismatch
 from recommender.api.schemas import ModelStatus
 
 log = logging.getLogger(__name__)
-
-
-class TextEmbedder(Protocol):
-    """The part of ``indexer.embedder.Embedder`` the service uses."""
-
-    name: str
-    dim: int
-
-    def spec(self) -> CollectionSpec: ...
-
-    def encode_texts(self, texts: list[str]) -> NDArray[np.float32]: ...
-
-
-def made_by_clip(spec: CollectionSpec) -> bool:
-    """Whether a collection's vectors came from a CLIP model (not imported vectors)."""
-    return not spec.model.startswith("import:")
 
 
 @dataclass(frozen=True)
@@ -55,7 +38,7 @@ def load(
     one. Never raises: a missing model only disables text features."""
     if spec is None:
         return Loaded(None, ModelStatus.NOT_NEEDED, "no collection yet: nothing to search")
-    if embedder is None and not made_by_clip(spec):
+    if embedder is None and spec.imported:
         return Loaded(None, ModelStatus.NOT_NEEDED,
                       f"the collection holds imported vectors ({spec.model}); "
                       f"no text encoder matches them")
@@ -75,7 +58,7 @@ def load(
     return Loaded(embedder, ModelStatus.LOADED)
 
 
-class TextEncoder:
+class TextService:
     """Decides once whether text features work for the collection. When the store has no
     collection yet (API replicas started before the first index run), it decides again as
     soon as one appears, so a deployment needs no restart after indexing."""

@@ -18,7 +18,7 @@ from indexer.store.base import Hit, Vector
 from recommender.api.errors import InvalidRequest
 from recommender.api.metrics import Metrics
 from recommender.api.schemas import FeedbackEvent
-from recommender.api.services.text import TextEncoder
+from recommender.api.services.text import TextService
 from recommender.errors import InvalidFeedback
 from recommender.users import FeedbackOutcome, UserRepository, UserSummary
 
@@ -124,7 +124,7 @@ class UserService:
             return await self._update(self.repo.seed, user_id, vectors)
 
     async def seed_from(
-        self, user_id: str, text: str | None, item_ids: Sequence[str] | None, encoder: TextEncoder
+        self, user_id: str, text: str | None, item_ids: Sequence[str] | None, encoder: TextService
     ) -> UserSummary:
         """Warm start from a description (CLIP text encoder) and/or liked items."""
         if not text and not item_ids:

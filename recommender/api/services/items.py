@@ -9,14 +9,14 @@ from starlette.concurrency import run_in_threadpool
 from indexer.errors import NotFound
 from indexer.store.base import Hit, Store
 from recommender.api.errors import InvalidRequest
-from recommender.api.services.text import TextEncoder
+from recommender.api.services.text import TextService
 
 # Payload keys that reveal the server's file system: never sent to clients.
 PRIVATE_KEYS = frozenset({"paths", "files", "path"})
 
 
-class Catalog:
-    def __init__(self, store: Store, text: TextEncoder, *, max_limit: int) -> None:
+class ItemService:
+    def __init__(self, store: Store, text: TextService, *, max_limit: int) -> None:
         self.store = store
         self.text = text
         self.max_limit = max_limit
