@@ -89,13 +89,26 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         raise BadImage(Reason.UNSUPPORTED, f"mode {mode}: {exc}") from exc
 
 
+def _keep_alpha(im: Image.Image) -> Image.Image:
+    """RGBA when the image has any transparent pixel (for display), else as ``_to_rgb``."""
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La", "P", "L") and (
+            im.mode not in ("P", "L") or "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        if rgba.getchannel("A").getextrema()[0] < 255:
+            return rgba
+    return _to_rgb(im)
+
+
 def decode(
-    source: str | os.PathLike[str] | bytes, *, draft_size: tuple[int, int] | None = None
+    source: str | os.PathLike[str] | bytes, *, draft_size: tuple[int, int] | None = None,
+    keep_alpha: bool = False,
 ) -> tuple[Image.Image, tuple[int, int]]:
     """Decode to (upright RGB image, upright full-resolution size).
 
     With ``draft_size`` a JPEG decodes at the smallest DCT scale still at least that big;
-    the returned size is always the original's. Raises ``BadImage``.
+    the returned size is always the original's. ``keep_alpha`` returns an image with
+    transparent pixels as RGBA instead of composited on white (for showing it, not for
+    the model). Raises ``BadImage``.
     """
     fp: io.BytesIO | str | os.PathLike[str]
     if isinstance(source, bytes):
@@ -124,7 +137,7 @@ def decode(
                 im.draft("RGB", draft_size)
             im.load()
             upright = ImageOps.exif_transpose(im) or im
-            return _to_rgb(upright), size
+            return (_keep_alpha(upright) if keep_alpha else _to_rgb(upright)), size
     except BadImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -142,7 +155,9 @@ def decode(
 
 
 def open_image(
-    path: str | os.PathLike[str] | Path, *, draft_size: tuple[int, int] | None = None
+    path: str | os.PathLike[str] | Path, *, draft_size: tuple[int, int] | None = None,
+    keep_alpha: bool = False,
 ) -> Image.Image:
-    """An RGB, EXIF-oriented image; raises ``BadImage`` with a reason."""
-    return decode(path, draft_size=draft_size)[0]
+    """An RGB (or, with ``keep_alpha``, RGBA when transparent) EXIF-oriented image; raises
+    ``BadImage`` with a reason."""
+    return decode(path, draft_size=draft_size, keep_alpha=keep_alpha)[0]

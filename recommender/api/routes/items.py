@@ -28,7 +28,7 @@ async def get_item(request: Request, item_id: str, items: ItemsDep) -> JSONBytes
 
 @router.get(
     "/{item_id}/image", response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}, "image/webp": {}}}},
+    responses={200: {"content": {"image/jpeg": {}, "image/webp": {}, "image/png": {}}}},
 )
 async def get_image(
     item_id: str, images: ImagesDep,
@@ -37,7 +37,9 @@ async def get_image(
     accept: Annotated[str, Header()] = "",
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """The item's image, resized (never enlarged), from the indexed folders only."""
+    """The item's image, resized (never enlarged), from the indexed folders only.
+    Transparency is kept: WebP carries it, and a transparent image asked for as JPEG
+    comes as PNG."""
     fmt = format or (ImageFormat.WEBP if "image/webp" in accept else ImageFormat.JPEG)
     image = await run_in_threadpool(images.render, item_id, size, fmt)
     headers = {"ETag": image.etag, "Cache-Control": "private, max-age=86400", "Vary": "Accept"}

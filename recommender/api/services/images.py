@@ -6,7 +6,9 @@ lies under one of the indexed roots (document ``("corpus", "roots")``). A payloa
 symlink pointing elsewhere is refused, so the API can never be turned into a file reader.
 
 Sizes snap up to a few buckets so that the cache is not fragmented by every screen width,
-and images are never scaled up.
+and images are never scaled up. Transparency is kept, so a feed shows a cut-out on its own
+background: WebP carries alpha, and where JPEG was asked for a transparent image comes
+as PNG instead (JPEG has no alpha; flattening onto a colour would invent a background).
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from recommender.api.schemas import ImageFormat
 SIZES = (128, 256, 512, 768, 1024, 1536, 2048)
 ROOTS_TTL_S = 5.0  # re-read the indexed roots this often (an index run may add one)
 _MEDIA = {ImageFormat.JPEG: "image/jpeg", ImageFormat.WEBP: "image/webp"}
-_PIL_FORMAT = {ImageFormat.JPEG: "JPEG", ImageFormat.WEBP: "WEBP"}
 
 
 def bucket(size: int) -> int:
@@ -68,12 +69,16 @@ class ImageService:
                 return hit
         image = _resize(path, size)
         buf = io.BytesIO()
-        if fmt is ImageFormat.JPEG:
-            image.save(buf, "JPEG", quality=85, optimize=False, progressive=True)
+        media = _MEDIA[fmt]
+        if fmt is ImageFormat.WEBP:
+            image.save(buf, "WEBP", quality=80, method=4)
+        elif image.mode == "RGBA":
+            image.save(buf, "PNG", compress_level=6)
+            media = "image/png"
         else:
-            image.save(buf, _PIL_FORMAT[fmt], quality=80, method=4)
+            image.save(buf, "JPEG", quality=85, optimize=False, progressive=True)
         etag = '"' + hashlib.blake2b(repr(key).encode(), digest_size=12).hexdigest() + '"'
-        rendered = RenderedImage(buf.getvalue(), _MEDIA[fmt], etag)
+        rendered = RenderedImage(buf.getvalue(), media, etag)
         self._remember(key, rendered)
         return rendered
 
@@ -132,9 +137,9 @@ def _resize(path: Path, size: int) -> Image.Image:
     try:
         from indexer.images import open_image
 
-        image = open_image(path, draft_size=(size, size))
+        image = open_image(path, draft_size=(size, size), keep_alpha=True)
     except SumoError as exc:  # BadImage: unreadable or not an image
         raise NotFound(f"image file of this item cannot be read: {exc}") from exc
     if max(image.size) > size:
         image.thumbnail((size, size), Image.Resampling.BICUBIC)
-    return image if image.mode == "RGB" else image.convert("RGB")
+    return image

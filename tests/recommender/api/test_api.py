@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from api_helpers import DIM, make_settings, user
 from fastapi.testclient import TestClient
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from indexer.errors import StoreUnavailable
 from indexer.store.base import Item, Store
@@ -233,6 +233,42 @@ def test_images_are_resized_cached_and_only_from_indexed_roots(
     assert Image.open(io.BytesIO(full.content)).size == (1200, 800)  # never enlarged
     for bad in ("img-outside", "img-symlink", "img-relative", "img-dotdot", "nope"):
         error(client.get(f"/v1/items/{bad}/image"), 404, "not_found")
+
+
+def test_transparent_images_keep_their_alpha(store: Store, tmp_path: Path) -> None:
+    root = tmp_path / "cutouts"
+    root.mkdir()
+    # A red disc on a transparent square, as a logo or sticker is: the feed must show the
+    # page through the corners, not a white box.
+    im = Image.new("RGBA", (400, 400), (0, 0, 0, 0))
+    ImageDraw.Draw(im).ellipse((50, 50, 350, 350), fill=(220, 20, 20, 255))
+    im.save(root / "disc.png")
+    Image.new("RGBA", (300, 300), (10, 120, 10, 255)).save(root / "opaque.png")
+    store.upsert([Item(k, vector=_unit(40 + n), payload={"item_id": k, "paths": [str(root / f)]})
+                  for n, (k, f) in enumerate((("disc", "disc.png"), ("opaque", "opaque.png")))])
+    doc = store.get_document("corpus", "roots")
+    roots = list(doc.body.get("roots", [])) if doc else []
+    store.put_document("corpus", "roots", {"roots": roots + [str(root)]},
+                       expected_version=doc.version if doc else 0)
+
+    # A fresh app: the shared one remembers the indexed roots for a few seconds.
+    with TestClient(create_app(make_settings(tmp_path), store=store)) as client:
+        _check_alpha(client)
+
+
+def _check_alpha(client: TestClient) -> None:
+    as_jpeg = client.get("/v1/items/disc/image", params={"size": 256, "format": "jpeg"})
+    assert as_jpeg.status_code == 200 and as_jpeg.headers["content-type"] == "image/png"
+    png = Image.open(io.BytesIO(as_jpeg.content))
+    assert png.mode == "RGBA" and png.size == (256, 256)
+    assert png.getpixel((2, 2))[3] == 0 and png.getpixel((128, 128)) == (220, 20, 20, 255)
+    webp = client.get("/v1/items/disc/image", params={"size": 256, "format": "webp"})
+    assert webp.headers["content-type"] == "image/webp"
+    w = Image.open(io.BytesIO(webp.content))
+    assert w.mode == "RGBA" and w.getpixel((2, 2))[3] == 0 and w.getpixel((128, 128))[3] > 250
+    # An alpha channel with nothing transparent is an ordinary photo: JPEG as asked.
+    opaque = client.get("/v1/items/opaque/image", params={"format": "jpeg"})
+    assert opaque.headers["content-type"] == "image/jpeg"
 
 
 def test_probes_and_metrics(client: TestClient) -> None:
