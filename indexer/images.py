@@ -94,7 +94,8 @@ def _keep_alpha(im: Image.Image) -> Image.Image:
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La", "P", "L") and (
             im.mode not in ("P", "L") or "transparency" in im.info):
         rgba = im.convert("RGBA")
-        if rgba.getchannel("A").getextrema()[0] < 255:
+        lowest, _ = rgba.getchannel("A").getextrema()
+        if isinstance(lowest, int) and lowest < 255:
             return rgba
     return _to_rgb(im)
 

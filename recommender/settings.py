@@ -8,7 +8,7 @@ from indexer.settings import CorpusSettings
 class Settings(CorpusSettings):
     # HTTP service
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)
     api_key: str | None = Field(default=None, description="Bearer key for user endpoints")
     admin_key: str | None = Field(default=None, description="Bearer key for indexing and reports")
     policy: str = "sumo"  # deployment default; a request may name another (A/B tests)

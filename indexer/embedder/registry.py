@@ -10,16 +10,19 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from indexer.errors import SumoError, WeightsMissing
 from indexer.settings import CorpusSettings
 from indexer.store.base import CollectionSpec
+
+log = logging.getLogger(__name__)
 
 # Small real open_clip architectures shipped with SUMO (``sumo-tiny`` for tests).
 SHIPPED_CONFIGS = Path(__file__).resolve().parent.parent / "model_configs"
@@ -116,3 +119,36 @@ def model_spec(settings: CorpusSettings) -> CollectionSpec:
     """The collection spec these settings would produce, without loading the model."""
     choice = choose(settings)
     return CollectionSpec(dim=int(model_config(choice.model)["embed_dim"]), model=choice.name)
+
+
+S = TypeVar("S", bound=CorpusSettings)
+
+
+def settings_for(spec: CollectionSpec, settings: S) -> S:
+    """``settings`` with the model that made ``spec``'s vectors, so that a text query is
+    embedded in the collection's space whatever SUMO_MODEL / SUMO_PRETRAINED say.
+
+    The spec names the model as ``ModelChoice.name`` does: ``MODEL/TAG``, ``MODEL/none``
+    (random weights) or ``MODEL/file:DIGEST``. A checkpoint file cannot be found from its
+    digest, so the configured ``pretrained`` must be that file (``WeightsMissing``
+    otherwise). Imported vectors and specs not written by SUMO leave the settings as
+    they are.
+    """
+    if spec.imported or "/" not in spec.model:
+        return settings
+    model, weights = spec.model.rsplit("/", 1)
+    if weights.startswith("file:"):
+        try:
+            if choose(settings).name == spec.model:
+                return settings
+        except SumoError:
+            pass
+        raise WeightsMissing(
+            f"the collection was made by {model} with a local checkpoint "
+            f"(sha256 {weights.removeprefix('file:')}...); pass that file with --pretrained "
+            f"(SUMO_PRETRAINED)"
+        )
+    if (settings.model, settings.pretrained) != (model, weights):
+        log.info("loading %s, the model that made the collection (not the configured %s/%s)",
+                 spec.model, settings.model, settings.pretrained)
+    return settings.model_copy(update={"model": model, "pretrained": weights})

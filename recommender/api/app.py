@@ -57,6 +57,9 @@ def build_context(
     """Everything the handlers use, over an open store (blocking: warms the store, loads
     or builds the region map, loads the model)."""
     store.warm()
+    if store.spec() is None or store.count() == 0:
+        log.warning("nothing is indexed in %r: the feed will be empty. Run `sumo index "
+                    "PATH` (or `sumo import`) on this store first", store)
     regions.refresh(store)
     engine = Engine(store, default_policy=settings.policy, seed=settings.seed)
     text = TextService(settings, store, embedder)

@@ -63,8 +63,9 @@ def _encoder(settings: Settings, store: Store, want: bool) -> TextEmbedder | Non
         return None
     try:
         from indexer.embedder import load_embedder
+        from indexer.embedder.registry import settings_for
 
-        emb = load_embedder(settings)
+        emb = load_embedder(settings_for(spec, settings))
     except SumoError as exc:
         log.warning("labels off: %s", exc)
         return None

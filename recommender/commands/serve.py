@@ -1,12 +1,14 @@
 """``sumo serve``: the HTTP API and feed page on uvicorn.
 
 Binds to 127.0.0.1 by default. Any other address exposes user data to the network, so it
-is refused unless ``SUMO_API_KEY`` is set.
+is refused unless ``SUMO_API_KEY`` is set. The port is bound before anything is loaded:
+a port in use fails at once, not after the store and the model have loaded.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import logging
 import socket
@@ -22,6 +24,21 @@ class InsecureBind(SumoError):
     """Serving beyond loopback without an API key."""
 
 
+class PortUnavailable(SumoError):
+    """The address and port cannot be listened on (in use, or not this machine's)."""
+
+
+def port_number(text: str) -> int:
+    """argparse type for ``--port``: a TCP port, 1 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: use 1 to 65535")
+    return port
+
+
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "serve", parents=parents, help="run the recommendation API and the feed page",
@@ -31,7 +48,7 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--host", help="address to bind (SUMO_HOST, 127.0.0.1); an address beyond "
                    "loopback needs SUMO_API_KEY")
-    p.add_argument("--port", type=int, help="port (SUMO_PORT, 8000)")
+    p.add_argument("--port", type=port_number, help="port, 1-65535 (SUMO_PORT, 8000)")
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.set_defaults(func=cmd_serve)
 
@@ -63,8 +80,25 @@ def check_bind(settings: Settings) -> None:
         )
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to (host, port), as uvicorn would bind it, or ``PortUnavailable``."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        hint = ("another process (another `sumo serve`?) listens there: stop it or choose "
+                "another --port" if exc.errno == errno.EADDRINUSE else "check --host")
+        raise PortUnavailable(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; {hint}") from None
+    return sock
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     check_bind(settings)
+    sock = listen_socket(settings.host, settings.port)
     import uvicorn
 
     from recommender.api.app import create_app
@@ -72,8 +106,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(settings)
     where = settings.qdrant_url or str(settings.data)
     log.info("serving %s on http://%s:%d (docs at /docs)", where, settings.host, settings.port)
-    uvicorn.run(
+    config = uvicorn.Config(
         app, host=settings.host, port=settings.port, access_log=args.access_log,
         log_level="debug" if args.verbose else "info", timeout_graceful_shutdown=5,
     )
-    return 0
+    server = uvicorn.Server(config)
+    with sock:
+        server.run(sockets=[sock])
+    return 0 if server.started else 1

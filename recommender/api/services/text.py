@@ -34,8 +34,9 @@ class Loaded:
 def load(
     settings: CorpusSettings, spec: CollectionSpec | None, embedder: TextEmbedder | None = None
 ) -> Loaded:
-    """Use ``embedder`` if given, else load the configured model when the collection needs
-    one. Never raises: a missing model only disables text features."""
+    """Use ``embedder`` if given, else load the model that made the collection (the one it
+    records, whatever the settings name). Never raises: a missing model only disables text
+    features."""
     if spec is None:
         return Loaded(None, ModelStatus.NOT_NEEDED, "no collection yet: nothing to search")
     if embedder is None and spec.imported:
@@ -45,8 +46,9 @@ def load(
     if embedder is None:
         try:
             from indexer.embedder import load_embedder
+            from indexer.embedder.registry import settings_for
 
-            embedder = load_embedder(settings)
+            embedder = load_embedder(settings_for(spec, settings))
         except SumoError as exc:  # WeightsMissing and friends
             log.warning("text encoder not loaded: %s", exc)
             return Loaded(None, ModelStatus.UNAVAILABLE, str(exc))
