@@ -1,6 +1,6 @@
 """Gap report at scale: N items (Qdrant Edge, embedded) and U users' stored states.
 
-    python benchmarks/bench_gaps.py --items 1000000 --users 100000
+    python -m benchmarks.bench_gaps --items 1000000 --users 100000
 
 Builds a synthetic CLIP-like corpus with planted holes, writes U user documents whose
 targets lie around cluster centres (a share of them in the holes), then times the report

@@ -16,8 +16,8 @@ but not judged), then two phases:
 
 Loopback only, bounded by ``--steps`` and ``--max-seconds``. Example:
 
-    python benchmarks/bench_load.py                      # 100k items, 32 users, 60 steps
-    python benchmarks/bench_load.py --items 20000 --steps 20   # quicker
+    python -m benchmarks.bench_load                      # 100k items, 32 users, 60 steps
+    python -m benchmarks.bench_load --items 20000 --steps 20   # quicker
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ import numpy as np
 import orjson
 
 from indexer.store.edge import EdgeStore
-from recommender.commands.serve_process import ServeProcess
 from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
 from recommender.sim.users import SimUser, make_users
+from tests.serve_process import ServeProcess
 
 SEED = 0
 DIM = 512

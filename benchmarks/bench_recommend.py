@@ -1,6 +1,6 @@
 """Taste-capture benchmark; same as ``sumo bench recommend`` (arguments pass through).
 
-    python benchmarks/bench_recommend.py --items 100000 --users 50
+    python -m benchmarks.bench_recommend --items 100000 --users 50
 """
 
 import sys

@@ -7,8 +7,8 @@ REV`` the same calls run on ``recommender/regions.py`` as it was at git revision
 alternating in this process, and the ratio is printed (the machine is shared; only the
 ratio means much):
 
-    python benchmarks/bench_regions.py
-    python benchmarks/bench_regions.py --against 850513c   # the k-means before the shared one
+    python -m benchmarks.bench_regions
+    python -m benchmarks.bench_regions --against 850513c   # the k-means before the shared one
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ qdrant-client's local mode scans in Python (about 2 s per query at 100k), so it 
 ``--local-n`` (10k by default) with its own NumPy baseline at that size, and with
 ``--local-queries`` queries.
 
-    python benchmarks/bench_store.py                 # the documented run
-    python benchmarks/bench_store.py --n 20000 --queries 50 --local-n 2000   # quick look
-    python benchmarks/bench_store.py --skip-edge --local-n 100000 --local-queries 5
+    python -m benchmarks.bench_store                 # the documented run
+    python -m benchmarks.bench_store --n 20000 --queries 50 --local-n 2000   # quick look
+    python -m benchmarks.bench_store --skip-edge --local-n 100000 --local-queries 5
 """
 
 from __future__ import annotations

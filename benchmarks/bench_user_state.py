@@ -6,8 +6,8 @@ for N events per policy; the stored document is measured exactly as the service 
 (``recommender.users.document.pack``: the state's JSON plus the idempotency memory of
 event-id digests).
 
-    python benchmarks/bench_user_state.py            # ~20 s
-    python benchmarks/bench_user_state.py --events 1000
+    python -m benchmarks.bench_user_state            # ~20 s
+    python -m benchmarks.bench_user_state --events 1000
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Write a synthetic CLIP-like corpus in the layout `sumo import` reads.
 
-    python benchmarks/make_corpus.py --items 100000 --out corpus/
+    python -m benchmarks.make_corpus --items 100000 --out corpus/
     sumo import corpus/vectors.npy --ids corpus/ids.txt --metadata corpus/metadata.jsonl
 
 The vectors come from the simulator (``recommender.sim.make_corpus``): clusters on the

@@ -5,7 +5,7 @@ these pictures carry photo-like detail (smooth multi-scale gradients, shapes, bl
 sensor-like noise) at 1-4 MP in landscape and portrait, saved at quality 90 with 4:2:0
 chroma subsampling like a camera. Generated once and cached; re-running reuses them.
 
-    python benchmarks/make_images.py --n 500 --dir ~/.cache/sumo/bench-images
+    python -m benchmarks.make_images --n 500 --dir ~/.cache/sumo/bench-images
 """
 
 from __future__ import annotations

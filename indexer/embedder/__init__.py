@@ -8,7 +8,7 @@ weights are not on this machine).
 import os
 
 # Idle OpenMP workers sleep instead of spinning, so decoder threads get the gaps between
-# the model's parallel regions: +20-30% end-to-end indexing on 2 cores (docs/indexing.md).
+# the model's parallel regions (docs/indexing.md measures the gain).
 # Only effective before torch is first imported; an explicit setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

@@ -104,12 +104,10 @@ def _prewarm(folder: Path, budget: int) -> None:
     """Read a shard's segment files once, up to ``budget`` bytes.
 
     Qdrant drops a closed segment's pages from the page cache, so after a restart every
-    user-state write faults in the payload pages it lands on: 0.32 ms per 15 KB document
-    instead of 0.08 ms for the first thousands of writes (``research/bench_edge_docs.py``).
-    Reading the files (sequentially, 0.06 s for 59 MB there) brings them back, as a
-    database's pre-warm does. The service does it before taking requests (a background read
-    would compete with the first queries), within a bounded budget so a large store still
-    starts quickly."""
+    user-state write would fault in the pages it lands on; one sequential read brings them
+    back, as a database's pre-warm does. The service does it before taking requests (a
+    background read would compete with the first queries), within a budget so that a large
+    store still starts quickly."""
     left = budget
     with contextlib.suppress(OSError):
         for f in sorted(folder.rglob("*")):
@@ -124,14 +122,13 @@ def _prewarm(folder: Path, budget: int) -> None:
 
 @functools.lru_cache(maxsize=1 << 16)
 def _point_uuid(item_id: str) -> uuid.UUID:
-    """``point_id(item_id)`` as a UUID object: Edge converts a set of these about twice as
-    fast as the same ids as strings, and every query excluding a user's seen items sends
-    them all (~1 us per id as strings)."""
+    """``point_id(item_id)`` as a UUID object: Edge converts these faster than strings, and
+    every query excluding a user's seen items sends them all."""
     return uuid.UUID(point_id(item_id))
 
 
 def _ev(v: Vector) -> list[float]:
-    """Vectors go to Edge as lists: pyo3 converts a list about 4x faster than an array."""
+    """Vectors go to Edge as lists: pyo3 converts a list faster than an array."""
     out: list[float] = v.tolist()
     return out
 
@@ -167,9 +164,8 @@ class EdgeStore(Store):
 
     @staticmethod
     def _items_config(spec: CollectionSpec) -> qe.EdgeConfig:
-        # ef_construct 64 instead of Qdrant's 100 builds the graph in half the time (73 s
-        # vs 156 s at 100k x 512 here); searching with ef 256 brings recall@10 back from
-        # 0.93 to 0.99 for +0.2 ms (benchmarks/bench_store.py measures recall).
+        # A smaller ef_construct than Qdrant's 100 builds the graph faster; the larger
+        # search ef wins the recall back (benchmarks/bench_store.py measures both).
         return qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(size=spec.dim, distance=qe.Distance.Cosine),
             hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=HNSW_EF_CONSTRUCT,
@@ -442,8 +438,7 @@ class EdgeStore(Store):
             # this block the only writer in the process: the version read here cannot change
             # before the write below, so the check is an exact compare-and-set. Hence no
             # conditional upsert, no write history (``writes``) and no read-back, which the
-            # server backend needs: each cost more than the write itself (converting a
-            # payload array to Edge costs ~4 us per element).
+            # server backend needs: each would cost more than the write itself.
             stored = self._doc_version(pid) or 0
             if stored != expected_version:
                 raise ConflictError(

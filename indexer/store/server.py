@@ -84,8 +84,8 @@ class ServerStore(Store):
         # A Qdrant server applies a conditional upsert atomically per point; qdrant-client's
         # local mode checks the filter and then writes, in Python, with no lock, so two
         # threads can both pass the check and one write is lost, and a reader can see a
-        # payload half rewritten (seen: 73 of 90 concurrent increments kept). In local mode
-        # document reads and writes are serialised here instead.
+        # payload half rewritten. In local mode document reads and writes are serialised
+        # here instead.
         self._doc_lock: contextlib.AbstractContextManager[Any] = (
             threading.Lock() if self._local else contextlib.nullcontext())
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from serve_process import free_port
 
 from indexer.store.base import Store
 from indexer.store.edge import EdgeStore
 from indexer.store.server import ServerStore
-from recommender.commands.serve_process import free_port
 from recommender.settings import Settings
 
 BACKENDS = ("edge", "server")

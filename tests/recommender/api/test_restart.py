@@ -7,9 +7,9 @@ import asyncio
 from pathlib import Path
 
 import httpx
+from serve_process import ServeProcess
 
 from indexer.store.edge import EdgeStore
-from recommender.commands.serve_process import ServeProcess
 from recommender.sim.corpus import load_corpus, make_corpus
 from recommender.users import NAMESPACE, state_from_document
 

@@ -1,5 +1,7 @@
-"""``sumo serve`` in a child process on loopback, for the benchmarks and tests that need a
-real server (its own interpreter, uvicorn and store lock), not an app in the same process."""
+"""``sumo serve`` in a child process on loopback, for the tests (and the load benchmark)
+that need a real server (its own interpreter, uvicorn and store lock), not an app in the
+same process. Tests import it as ``serve_process`` (pytest puts ``tests/`` on the path),
+the benchmark as ``tests.serve_process`` (run from the repository root)."""
 
 from __future__ import annotations
 
