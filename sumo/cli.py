@@ -13,6 +13,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from indexer.errors import SumoError
 
 # Modules that contribute sub-commands, in the order ``sumo --help`` lists them.
@@ -82,6 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(argv)
     except SumoError as exc:
         print(f"sumo: error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # a SUMO_* variable out of range or of the wrong type
+        for e in exc.errors():
+            name = ".".join(str(part) for part in e["loc"])
+            print(f"sumo: error: setting {name} (SUMO_{name.upper()}): {e['msg']}, "
+                  f"got {e.get('input')!r}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

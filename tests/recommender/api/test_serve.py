@@ -35,6 +35,16 @@ def test_a_port_outside_1_to_65535_is_refused(
     assert not (tmp_path / "data").exists()
 
 
+def test_a_sumo_port_out_of_range_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUMO_PORT", "99999")
+    assert main(["serve", "--data", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert "SUMO_PORT" in err and "65535" in err and "Traceback" not in err
+    assert not (tmp_path / "data").exists()
+
+
 def test_a_port_in_use_fails_at_once_before_the_store_or_model_load(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
