@@ -67,6 +67,32 @@ def test_transparency_composites_on_white(tmp_path: Path) -> None:
     assert _px(im, (4, 4)) == (255, 255, 255) and _px(im, (0, 0)) == (0, 255, 0)
 
 
+def test_keep_alpha_returns_transparent_images_as_rgba_for_display(tmp_path: Path) -> None:
+    rgba = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
+    rgba.putpixel((0, 0), (255, 0, 0, 255))
+    rgba.save(tmp_path / "a.png")
+    im = open_image(tmp_path / "a.png", keep_alpha=True)
+    assert im.mode == "RGBA" and im.getpixel((4, 4))[3] == 0
+    assert im.getpixel((0, 0)) == (255, 0, 0, 255)
+
+    Image.new("LA", (8, 8), (90, 0)).save(tmp_path / "la.png")
+    assert open_image(tmp_path / "la.png", keep_alpha=True).getpixel((1, 1)) == (90, 90, 90, 0)
+
+    pal = Image.new("P", (8, 8), 0)
+    pal.putpalette([0, 0, 0, 0, 255, 0] + [0] * 762)
+    pal.putpixel((0, 0), 1)
+    pal.save(tmp_path / "p.gif", transparency=0)
+    im = open_image(tmp_path / "p.gif", keep_alpha=True)
+    assert im.mode == "RGBA" and im.getpixel((4, 4))[3] == 0
+    assert im.getpixel((0, 0)) == (0, 255, 0, 255)
+
+    # Nothing transparent (an opaque alpha channel, a palette without transparency): RGB.
+    Image.new("RGBA", (8, 8), (1, 2, 3, 255)).save(tmp_path / "opaque.png")
+    assert open_image(tmp_path / "opaque.png", keep_alpha=True).mode == "RGB"
+    Image.new("P", (8, 8), 0).save(tmp_path / "plain.gif")
+    assert open_image(tmp_path / "plain.gif", keep_alpha=True).mode == "RGB"
+
+
 def test_cmyk_and_sixteen_bit_are_converted_not_clipped(tmp_path: Path) -> None:
     Image.new("CMYK", (8, 8), (0, 255, 255, 0)).save(tmp_path / "c.jpg", quality=95)
     r, g, b = _px(open_image(tmp_path / "c.jpg"), (4, 4))
