@@ -1,6 +1,6 @@
 """The one settings class of the app (environment prefix ``SUMO_``)."""
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from indexer.settings import CorpusSettings
 
@@ -43,5 +43,12 @@ class Settings(CorpusSettings):
         description="seconds between checks that the region map (what the sumo policy "
         "searches over) still fits the collection; rebuilt after it changed size by 25% "
         "(0: only at start)")
+    @field_validator("api_key", "admin_key", "token_secret", "token_secret_previous",
+                     mode="before")
+    @classmethod
+    def _unset_if_empty(cls, value: object) -> object:
+        # ``SUMO_X=`` (as compose writes an optional variable) means "not set".
+        return value or None
+
     # Gap filler (optional extra ``generate``): a Hugging Face id or a local diffusers folder
     generator_model: str = "stabilityai/sdxl-turbo"
