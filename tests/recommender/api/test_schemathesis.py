@@ -75,17 +75,8 @@ def fuzz(app: FastAPI, headers: dict[str, str]) -> list[str]:
     for result in schema.get_all_operations():
         operation = result.ok()
         for mode, examples in EXAMPLES.items():
-
-            @given(case=operation.as_strategy(generation_mode=mode))
-            @settings(max_examples=examples, derandomize=True, deadline=None, database=None,
-                      phases=[Phase.explicit, Phase.generate],
-                      suppress_health_check=list(HealthCheck))
-            def run(case: Any) -> None:
-                calls.append(operation.label)
-                case.call_and_validate(headers=headers, checks=CHECKS)
-
             try:
-                run()
+                exercise(operation, mode, examples, headers, calls)
             except Unsatisfiable:
                 pass  # nothing to break (no parameters, no body)
             except (Exception, BaseExceptionGroup) as exc:  # collect them all, report at the end
@@ -94,6 +85,18 @@ def fuzz(app: FastAPI, headers: dict[str, str]) -> list[str]:
     assert set(calls) == {r.ok().label for r in schema.get_all_operations()}
     assert len(calls) > 150, len(calls)
     return failures
+
+
+def exercise(operation: Any, mode: GenerationMode, examples: int, headers: dict[str, str],
+             calls: list[str]) -> None:
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=examples, derandomize=True, deadline=None, database=None,
+              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    def run(case: Any) -> None:
+        calls.append(operation.label)
+        case.call_and_validate(headers=headers, checks=CHECKS)
+
+    run()
 
 
 def test_open_api_matches_its_document(open_app: FastAPI) -> None:
