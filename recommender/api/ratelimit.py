@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 import time
 
-from limits import RateLimitItem, parse_many
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits import RateLimitItem, parse_many, strategies
+from limits.aio import strategies as aio_strategies
 from limits.storage import storage_from_string
 
 from recommender.api.errors import RateLimited
@@ -30,8 +30,16 @@ class RateLimiter:
     def __init__(self, user_limits: str, key_limits: str, storage: str) -> None:
         self.user_limits = _parse(user_limits)
         self.key_limits = _parse(key_limits)
-        uri = storage if storage.startswith("async+") else f"async+{storage}"
-        self.strategy = SlidingWindowCounterRateLimiter(storage_from_string(uri))
+        # In memory, counting is a few microseconds of CPU: done inline (the async memory
+        # store would also start a task per count that sweeps every key). A shared store
+        # is network I/O: awaited.
+        self.local: strategies.SlidingWindowCounterRateLimiter | None = None
+        self.shared: aio_strategies.SlidingWindowCounterRateLimiter | None = None
+        if storage.startswith("memory://"):
+            self.local = strategies.SlidingWindowCounterRateLimiter(storage_from_string(storage))
+        else:
+            uri = storage if storage.startswith("async+") else f"async+{storage}"
+            self.shared = aio_strategies.SlidingWindowCounterRateLimiter(storage_from_string(uri))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimiter | None:
@@ -49,10 +57,17 @@ class RateLimiter:
 
     async def _hit(self, items: list[RateLimitItem], scope: str, who: str) -> None:
         for item in items:
-            if not await self.strategy.hit(item, scope, who):
-                stats = await self.strategy.get_window_stats(item, scope, who)
-                wait = max(1, math.ceil(stats.reset_time - time.time()))
-                raise RateLimited(f"over the {scope} rate limit of {item}: retry later", wait)
+            if self.local is not None:
+                if self.local.hit(item, scope, who):
+                    continue
+                reset = self.local.get_window_stats(item, scope, who).reset_time
+            else:
+                assert self.shared is not None
+                if await self.shared.hit(item, scope, who):
+                    continue
+                reset = (await self.shared.get_window_stats(item, scope, who)).reset_time
+            wait = max(1, math.ceil(reset - time.time()))
+            raise RateLimited(f"over the {scope} rate limit of {item}: retry later", wait)
 
 
 def _parse(text: str) -> list[RateLimitItem]:

@@ -11,6 +11,7 @@ the signature is looked at).
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 
@@ -61,9 +62,19 @@ def looks_like_token(credential: str) -> bool:
 
 def verify(settings: Settings, token: str) -> str:
     """The user id a valid token was minted for; raises ``InvalidToken``."""
-    secrets = secrets_of(settings)
+    secrets = tuple(secrets_of(settings))
     if not secrets:
         raise InvalidToken("tokens are not accepted here (no SUMO_TOKEN_SECRET)")
+    subject, expires = _checked(token, secrets)
+    if expires <= time.time():  # a token checked while valid may have expired since
+        raise InvalidToken("the token has expired: ask for a new one")
+    return subject
+
+
+# A page sends the same token with every request: its signature is checked once, then
+# remembered (by the whole token, signature included) until it drops out of the cache.
+@functools.lru_cache(maxsize=4096)
+def _checked(token: str, secrets: tuple[str, ...]) -> tuple[str, float]:
     for secret in secrets:
         try:
             claims = jwt.decode(
@@ -78,5 +89,5 @@ def verify(settings: Settings, token: str) -> str:
         subject = claims["sub"]
         if not isinstance(subject, str) or not _USER_ID.match(subject):
             raise InvalidToken("the token's subject is not a valid user id")
-        return subject
+        return subject, float(claims["exp"])
     raise InvalidToken("the token's signature does not match (forged, or an old secret)")

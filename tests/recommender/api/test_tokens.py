@@ -208,3 +208,17 @@ def test_sumo_token_prints_a_token_for_the_user(tmp_path: Path) -> None:
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60,
                        cwd=Path(__file__).resolve().parents[3])
     assert r.returncode == 2 and "SUMO_TOKEN_SECRET" in r.stderr
+
+
+def test_a_remembered_token_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    keyed = Settings(token_secret=SECRET)
+    token = tokens.mint(keyed, "grace", ttl_s=60)
+    assert tokens.verify(keyed, token) == "grace"  # checked, and now remembered
+    later = time.time() + 61
+    monkeypatch.setattr(tokens.time, "time", lambda: later)
+    with pytest.raises(tokens.InvalidToken, match="expired"):
+        tokens.verify(keyed, token)
+    # Remembered per secret set: with the secret gone the same token is refused.
+    monkeypatch.undo()
+    with pytest.raises(tokens.InvalidToken, match="signature"):
+        tokens.verify(Settings(token_secret="n" * 64), token)
