@@ -43,7 +43,7 @@
   // ?token=... (a per-user token from the operator's backend or `sumo token USER`) is
   // remembered, then removed from the address bar so it is not shared by accident.
   const params = new URLSearchParams(location.search);
-  storage.del("sumo.key"); // shared keys are no longer handed to browsers
+  storage.del("sumo.key"); // a shared key is never kept in a browser
   if (params.has("token")) {
     const t = params.get("token");
     if (t) storage.set("sumo.token", t); else storage.del("sumo.token");
