@@ -13,6 +13,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from indexer.errors import SumoError
 
 # Modules that contribute sub-commands, in the order ``sumo --help`` lists them.
@@ -83,6 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(argv)
     except SumoError as exc:
         print(f"sumo: error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # a SUMO_* variable (or option) with a bad value
+        problems = "; ".join(
+            f"SUMO_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        print(f"sumo: error: invalid setting: {problems}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
