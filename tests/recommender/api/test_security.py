@@ -98,6 +98,7 @@ def test_bind_beyond_loopback_needs_a_key(tmp_path: Path) -> None:
     with pytest.raises(InsecureBind):
         check_bind(make_settings(tmp_path, host="0.0.0.0", admin_key=ADMIN_KEY))
     check_bind(make_settings(tmp_path, host="0.0.0.0", api_key=USER_KEY))
+    check_bind(make_settings(tmp_path, host="0.0.0.0", token_secret="s" * 32))
 
 
 def test_sumo_serve_refuses_an_open_public_bind(tmp_path: Path) -> None:
@@ -108,7 +109,7 @@ def test_sumo_serve_refuses_an_open_public_bind(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, timeout=60,
     )
     assert r.returncode == 2
-    assert "refusing to serve on 0.0.0.0" in r.stderr and "SUMO_API_KEY" in r.stderr
+    assert "refusing to serve on 0.0.0.0" in r.stderr and "SUMO_TOKEN_SECRET" in r.stderr
 
 
 # --- rate limits ----------------------------------------------------------------------------
