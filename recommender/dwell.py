@@ -10,6 +10,7 @@ prior stands in and fades out as observations arrive.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,3 +88,23 @@ class DwellStats:
     def from_dict(cls, d: dict[str, Any]) -> DwellStats:
         history = [float(x) for x in d.get("history", [])][-HISTORY:]
         return cls(history=history, count=int(d.get("count", len(history))))
+
+
+# Feedback times: from 2000-01-01 to a day ahead of the server's clock (client clocks
+# drift). Anything else is a unit mistake (milliseconds, as JavaScript's Date.now() gives)
+# or garbage that would corrupt the user's record.
+TS_MIN = 946_684_800.0
+TS_AHEAD_S = 86_400.0
+
+
+def validate_ts(ts: float | None, now: float | None = None) -> str | None:
+    """``None`` if ``ts`` (unix seconds) is a plausible time of a view, else the reason."""
+    if ts is None:
+        return None
+    latest = (time.time() if now is None else now) + TS_AHEAD_S
+    if math.isfinite(ts) and TS_MIN <= ts <= latest:
+        return None
+    reason = "ts must be seconds since the epoch, between 2000-01-01 and one day from now"
+    if math.isfinite(ts) and TS_MIN <= ts / 1000 <= latest:
+        reason += f"; this looks like milliseconds: send ts / 1000 ({ts / 1000:.3f})"
+    return reason

@@ -21,6 +21,7 @@ from indexer.errors import SumoError
 COMMAND_MODULES = (
     "indexer.commands",  # index, import, info
     "recommender.commands.serve",  # serve
+    "recommender.commands.token",  # token
     "recommender.commands.bench",  # bench recommend / bench ...
     "recommender.commands.gaps",  # gaps, fill-gaps
 )

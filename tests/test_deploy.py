@@ -25,7 +25,9 @@ COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 NGINX = ROOT / "deploy" / "nginx.conf"
 DOCKER_COMPOSE = shutil.which("docker-compose") or "/usr/bin/docker-compose"
-KEYS = {"SUMO_API_KEY": "user-key-for-test", "SUMO_ADMIN_KEY": "admin-key-for-test"}
+KEYS = {"SUMO_TOKEN_SECRET": "token-secret-for-test-" + "x" * 32,
+        "SUMO_ADMIN_KEY": "admin-key-for-test"}
+README = ROOT / "deploy" / "README.md"
 
 needs_compose = pytest.mark.skipif(
     not Path(DOCKER_COMPOSE).exists(),
@@ -79,7 +81,16 @@ def mounts(service: dict[str, Any]) -> dict[str, str]:
 def test_keys_are_required() -> None:
     done = compose_config({})
     assert done.returncode != 0
-    assert "SUMO_API_KEY" in done.stderr
+    assert "SUMO_TOKEN_SECRET" in done.stderr
+    done = compose_config({"SUMO_TOKEN_SECRET": KEYS["SUMO_TOKEN_SECRET"]})
+    assert done.returncode != 0 and "SUMO_ADMIN_KEY" in done.stderr
+
+
+def test_browsers_get_tokens_never_a_shared_key() -> None:
+    guide = README.read_text()
+    assert "?key=" not in guide and "?token=" in guide
+    assert "sumo token" in guide and "SUMO_TOKEN_SECRET" in guide
+    assert "?key=" not in (ROOT / "recommender" / "web" / "feed.js").read_text()
 
 
 def test_qdrant_is_a_three_node_cluster(services: dict[str, Any]) -> None:
@@ -110,8 +121,15 @@ def test_two_stateless_api_replicas(services: dict[str, Any]) -> None:
         host = re.fullmatch(r"http://(qdrant-\d+):6333", url)
         assert host and host.group(1) in services
         qdrant_hosts.add(host.group(1))
-        assert api["environment"]["SUMO_API_KEY"] == KEYS["SUMO_API_KEY"]
-        assert api["environment"]["SUMO_ADMIN_KEY"] == KEYS["SUMO_ADMIN_KEY"]
+        env = api["environment"]
+        assert env["SUMO_TOKEN_SECRET"] == KEYS["SUMO_TOKEN_SECRET"]
+        assert env["SUMO_ADMIN_KEY"] == KEYS["SUMO_ADMIN_KEY"]
+        assert not env["SUMO_API_KEY"]  # no service key unless the operator sets one
+        # What compose hands the replica is a valid configuration.
+        from recommender.settings import Settings
+        settings = Settings(**{k.removeprefix("SUMO_").lower(): v for k, v in env.items()
+                               if k.startswith(("SUMO_TOKEN", "SUMO_API_KEY", "SUMO_RATE"))})
+        assert settings.token_secret and settings.token_secret_previous is None
         assert "/readyz" in " ".join(api["healthcheck"]["test"])
         assert {n for n, d in api["depends_on"].items() if d["condition"] == "service_healthy"} \
             == {"qdrant-0", "qdrant-1", "qdrant-2"}

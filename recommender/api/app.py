@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from indexer.embedder.text import TextEmbedder
@@ -23,11 +24,12 @@ from indexer.errors import StoreUnavailable
 from indexer.store import open_store
 from indexer.store.base import Store
 from recommender import regions
-from recommender.api import errors
+from recommender.api import errors, openapi
 from recommender.api.context import AppContext
 from recommender.api.limits import BodyLimitMiddleware
 from recommender.api.maintenance import flush_periodically, refresh_regions_periodically
 from recommender.api.metrics import Metrics, MetricsMiddleware
+from recommender.api.ratelimit import RateLimiter
 from recommender.api.routes import gaps, health, items, search, users, web
 from recommender.api.services.images import ImageService
 from recommender.api.services.items import ItemService
@@ -48,6 +50,10 @@ Learns what one person wants to see from dwell time alone.
 Ask `GET /v1/users/{id}/recommendations` what to show next, report how long each item was
 looked at with `POST /v1/users/{id}/feedback`. Errors are always
 `{"error": {"code", "message", "details"}}`.
+
+Credentials (`Authorization: Bearer ...`): a per-user token opens its own user's routes and
+the catalog; the service key (`SUMO_API_KEY`, for a trusted backend only) acts for any
+user; the admin key opens everything. With none configured (loopback) all is open.
 """
 
 
@@ -131,15 +137,18 @@ def create_app(
             if owned:
                 await run_in_threadpool(context.store.close)
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from assets in the package: /docs and /redoc work offline.
+    app = FastAPIOffline(
         title="SUMO", version="1", description=DESCRIPTION, lifespan=lifespan,
-        docs_url="/docs", redoc_url=None,
+        docs_url="/docs", redoc_url="/redoc", static_url="/docs-assets",
         # The app exports its own Prometheus metrics; skip per-request tracing work.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.limiter = RateLimiter.from_settings(settings)
     errors.install(app)
+    openapi.install(app, settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts 413s too
     for module in (health, users, items, search, gaps, web):

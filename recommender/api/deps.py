@@ -1,4 +1,4 @@
-"""Dependency aliases for route handlers: ``def handler(users: UsersDep, _: UserAuth)``."""
+"""Dependency aliases for route handlers: ``def handler(users: UsersDep, _: OwnerAuth)``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from indexer.store.base import Store
 from recommender.api.context import AppContext
 from recommender.api.metrics import Metrics
-from recommender.api.security import Role, require_admin, require_user
+from recommender.api.security import Caller, require_admin, require_catalog, require_owner
 from recommender.api.services.images import ImageService
 from recommender.api.services.items import ItemService
 from recommender.api.services.text import TextService
@@ -72,5 +72,7 @@ TextDep = Annotated[TextService, Depends(get_text)]
 ImagesDep = Annotated[ImageService, Depends(get_images)]
 ItemsDep = Annotated[ItemService, Depends(get_items)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-UserAuth = Annotated[Role, Depends(require_user)]
-AdminAuth = Annotated[Role, Depends(require_admin)]
+# The authenticated caller (routes of a ``SecuredRoute`` router are checked before this).
+CatalogAuth = Annotated[Caller, Depends(require_catalog)]
+OwnerAuth = Annotated[Caller, Depends(require_owner)]
+AdminAuth = Annotated[Caller, Depends(require_admin)]

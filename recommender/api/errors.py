@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from indexer.errors import ConflictError, NotFound, StoreUnavailable, SumoError
 from recommender.api.schemas import ErrorCode
@@ -40,9 +41,24 @@ class ApiError(SumoError):
 class Unauthorized(ApiError):
     status, code = 401, ErrorCode.UNAUTHORIZED
 
+    def __init__(self, message: str, *, invalid_token: bool = False) -> None:
+        super().__init__(message)
+        # RFC 6750: a credential that was given but failed says so in the challenge.
+        self.challenge = 'Bearer error="invalid_token"' if invalid_token else "Bearer"
+
 
 class Forbidden(ApiError):
     status, code = 403, ErrorCode.FORBIDDEN
+
+
+class RateLimited(ApiError):
+    """Over a per-user or per-key request rate; ``retry_after`` in whole seconds."""
+
+    status, code = 429, ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class InvalidRequest(ApiError):
@@ -86,8 +102,12 @@ RETRY_AFTER_S = "1"
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    if exc.status == 503:
+    headers: dict[str, str] | None = None
+    if isinstance(exc, Unauthorized):
+        headers = {"WWW-Authenticate": exc.challenge}
+    elif isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
+    elif exc.status == 503:
         headers = {"Retry-After": RETRY_AFTER_S}
     return error_response(exc.status, exc.code, str(exc), exc.details, headers)
 
@@ -144,7 +164,23 @@ async def _sumo_error(request: Request, exc: Exception) -> Response:
 async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, ErrorCode.HTTP)
-    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {"Allow": _allowed(request)}
+    return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+
+
+def _allowed(request: Request) -> str:
+    """Every method any route serves at this path. Starlette's own 405 names only those of
+    the first route that matched the path (GET /v1/users/{id} hides its DELETE)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    )
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 async def _internal(request: Request, exc: Exception) -> Response:

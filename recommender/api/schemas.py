@@ -12,7 +12,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 # User and item ids travel in URL paths: keep them to characters that need no escaping
 # beyond what every HTTP client does, and short enough to index.
@@ -20,6 +27,8 @@ USER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+# Numbers in bodies are JSON numbers: ``true`` is not 1 and ``"5"`` is not 5.
+Number = Annotated[float, Field(strict=True)]
 
 
 class ErrorCode(StrEnum):
@@ -32,6 +41,7 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    RATE_LIMITED = "rate_limited"
     CONFLICT = "conflict"
     TEXT_ENCODER_UNAVAILABLE = "text_encoder_unavailable"
     STORE_UNAVAILABLE = "store_unavailable"
@@ -106,12 +116,13 @@ class FeedbackEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     item_id: ItemId
-    dwell_ms: float
+    dwell_ms: Number
     event_id: EventId | None = Field(
         default=None, description="client-chosen id; a retried event with the same id is ignored"
     )
-    ts: float | datetime | None = Field(
-        default=None, description="when the view ended (unix seconds or ISO 8601)"
+    ts: Number | datetime | None = Field(
+        default=None, description="when the view ended: seconds since the epoch (not "
+        "milliseconds) or ISO 8601, from 2000-01-01 to one day after the server's clock",
     )
 
 
@@ -128,10 +139,26 @@ class FeedbackResult(BaseModel):
 
 
 class SeedRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """At least one of ``text`` and ``item_ids``."""
 
-    text: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
-    item_ids: list[ItemId] | None = Field(default=None, max_length=100)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"anyOf": [{"required": ["text"]}, {"required": ["item_ids"]}]},
+    )
+
+    # A null is taken as absent; the document lists the fields as non-null strings.
+    text: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | SkipJsonSchema[
+        None
+    ] = None
+    item_ids: Annotated[list[ItemId], Field(min_length=1, max_length=100)] | SkipJsonSchema[
+        None
+    ] = None
+
+    @model_validator(mode="after")
+    def _something(self) -> SeedRequest:
+        if self.text is None and self.item_ids is None:
+            raise ValueError("a seed needs text, item_ids, or both")
+        return self
 
 
 class UserInfo(BaseModel):

@@ -1,8 +1,9 @@
 """``sumo serve``: the HTTP API and feed page on uvicorn.
 
 Binds to 127.0.0.1 by default. Any other address exposes user data to the network, so it
-is refused unless ``SUMO_API_KEY`` is set. The port is bound before anything is loaded:
-a port in use fails at once, not after the store and the model have loaded.
+is refused unless user routes are closed: ``SUMO_TOKEN_SECRET`` (per-user tokens) and/or
+``SUMO_API_KEY`` (a trusted backend's service key) is set. The port is bound before anything
+is loaded: a port in use fails at once, not after the store and the model have loaded.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 class InsecureBind(SumoError):
-    """Serving beyond loopback without an API key."""
+    """Serving beyond loopback with user routes open to anyone."""
 
 
 class PortUnavailable(SumoError):
@@ -43,11 +44,12 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "serve", parents=parents, help="run the recommendation API and the feed page",
         description="Serve the JSON API (/v1, docs at /docs) and the feed page (/) over the "
-        "corpus in --data or --qdrant-url. Keys: SUMO_API_KEY (user endpoints), "
-        "SUMO_ADMIN_KEY (admin endpoints).",
+        "corpus in --data or --qdrant-url. Credentials: per-user tokens (SUMO_TOKEN_SECRET, "
+        "see sumo token), SUMO_API_KEY (a trusted backend acting for any user), SUMO_ADMIN_KEY "
+        "(admin endpoints).",
     )
     p.add_argument("--host", help="address to bind (SUMO_HOST, 127.0.0.1); an address beyond "
-                   "loopback needs SUMO_API_KEY")
+                   "loopback needs SUMO_TOKEN_SECRET or SUMO_API_KEY")
     p.add_argument("--port", type=port_number, help="port, 1-65535 (SUMO_PORT, 8000)")
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.set_defaults(func=cmd_serve)
@@ -72,11 +74,12 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind(settings: Settings) -> None:
-    if not is_loopback(settings.host) and not settings.api_key:
+    if not is_loopback(settings.host) and not (settings.api_key or settings.token_secret):
         raise InsecureBind(
             f"refusing to serve on {settings.host}: beyond loopback every user's data would be "
-            f"open to the network. Set SUMO_API_KEY (and SUMO_ADMIN_KEY for admin endpoints), "
-            f"or bind to 127.0.0.1"
+            f"open to the network. Set SUMO_TOKEN_SECRET (per-user tokens) and/or SUMO_API_KEY "
+            f"(a backend's service key), and SUMO_ADMIN_KEY for admin endpoints; or bind to "
+            f"127.0.0.1"
         )
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import math
 import random
 import time
 from collections import deque
@@ -30,7 +29,7 @@ import numpy as np
 
 from indexer.errors import ConflictError, NotFound
 from indexer.store.base import Document, Hit, Store, Vector
-from recommender.dwell import validate_dwell
+from recommender.dwell import validate_dwell, validate_ts
 from recommender.engine import Engine, Observation
 from recommender.errors import InvalidFeedback, UnknownPolicy
 from recommender.state import UserState
@@ -228,8 +227,7 @@ class UserRepository:
             reasons = [
                 "unknown item" if vector is None else None,
                 validate_dwell(e.dwell_ms),
-                "ts must be a finite unix time" if ts is not None and not math.isfinite(ts)
-                else None,
+                validate_ts(ts),
             ]
             problems += [{"index": i, "item_id": e.item_id, "error": r} for r in reasons if r]
             if vector is not None and not any(reasons):

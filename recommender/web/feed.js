@@ -21,6 +21,15 @@
     del(k) { try { localStorage.removeItem(k); } catch { /* nothing stored */ } },
   };
 
+  function tokenSubject(token) {
+    // The payload is read, not verified: the server checks the signature on every call.
+    try {
+      const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      const sub = JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), "="))).sub;
+      return typeof sub === "string" ? sub : "";
+    } catch { return ""; }
+  }
+
   function uuid() {
     // randomUUID exists only in secure contexts; a phone on http://LAN-IP:8000 is not one.
     if (crypto.randomUUID) return crypto.randomUUID();
@@ -31,18 +40,22 @@
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
   }
 
-  // ?key=... is remembered, then removed from the address bar so it is not shared by accident.
+  // ?token=... (a per-user token from the operator's backend or `sumo token USER`) is
+  // remembered, then removed from the address bar so it is not shared by accident.
   const params = new URLSearchParams(location.search);
-  if (params.has("key")) {
-    const k = params.get("key");
-    if (k) storage.set("sumo.key", k); else storage.del("sumo.key");
-    params.delete("key");
+  storage.del("sumo.key"); // a shared key is never kept in a browser
+  if (params.has("token")) {
+    const t = params.get("token");
+    if (t) storage.set("sumo.token", t); else storage.del("sumo.token");
+    params.delete("token");
     const query = params.toString();
     history.replaceState(null, "", location.pathname + (query ? `?${query}` : "") + location.hash);
   }
-  const key = storage.get("sumo.key") || "";
-  let uid = storage.get("sumo.uid");
-  if (!uid) { uid = uuid(); storage.set("sumo.uid", uid); }
+  const key = storage.get("sumo.token") || ""; // the bearer credential: a per-user token
+  // A token is for one user (its `sub` claim): that user is who this page is.
+  let uid = tokenSubject(key) || storage.get("sumo.uid");
+  if (!uid) uid = uuid();
+  storage.set("sumo.uid", uid);
   const userPath = `/v1/users/${encodeURIComponent(uid)}`;
   const feedbackPath = `${userPath}/feedback`;
   const auth = key ? { Authorization: `Bearer ${key}` } : {};
@@ -65,7 +78,7 @@
   let loading = false;
   let exhausted = false;
   let loadFailures = 0;
-  let blocked = false; // wrong or missing API key: stop calling until reload
+  let blocked = false; // wrong, expired or missing token: stop calling until reload
   let generation = 0; // bumped by "reset": answers to requests from before it are dropped
 
   async function loadMore() {
@@ -107,7 +120,7 @@
     img.draggable = false;
     img.addEventListener("load", () => {
       img.classList.add("loaded");
-      // A loaded image keeps its pixels; the blob behind a keyed load can go.
+      // A loaded image keeps its pixels; the blob behind a fetched load can go.
       if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
     });
     img.addEventListener("error", () => card.classList.add("failed"));
@@ -130,7 +143,7 @@
   async function imageSource(imageUrl) {
     const url = sized(imageUrl);
     if (!key) return url; // a plain <img> load: cached and decoded by the browser
-    // An <img> cannot send a header, so with a key the bytes come through fetch.
+    // An <img> cannot send a header, so with a token the bytes come through fetch.
     const r = await api(url);
     if (!r.ok) throw new Error(`HTTP ${r.status}`);
     return URL.createObjectURL(await r.blob());
@@ -145,7 +158,7 @@
 
   function block() {
     blocked = true;
-    say(key ? "API key refused" : "API key needed: open this page with ?key=…");
+    say(key ? "token refused or expired: open a fresh link" : "token needed: open this page with ?token=…");
   }
 
   function nearEnd() {
@@ -301,7 +314,7 @@
     if (blocked || !events.length) return;
     for (const e of events) beaconed.add(e.event_id);
     const body = JSON.stringify({ events });
-    // A beacon cannot carry Authorization, so with a key a keepalive fetch does the job.
+    // A beacon cannot carry Authorization, so with a token a keepalive fetch does the job.
     const sent = !key && navigator.sendBeacon
       && navigator.sendBeacon(feedbackPath, new Blob([body], { type: "application/json" }));
     if (!sent) {

@@ -33,7 +33,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 N_IMAGES = 32
 N_VIEWS = 20
 TOLERANCE = 0.10
-API_KEY = "feed-test-key"
+API_KEY = "feed-test-key"  # the service key: the test acts as the operator's backend
+TOKEN_SECRET = "feed-test-secret-" + "x" * 32
 
 pytestmark = [
     pytest.mark.browser,
@@ -128,7 +129,7 @@ def settings_for(data: Path, api_key: str | None = None) -> Any:
 
     return Settings(
         data=data, model="sumo-tiny", pretrained="none", device="cpu",
-        api_key=api_key, admin_key=None,
+        api_key=api_key, admin_key=None, token_secret=TOKEN_SECRET if api_key else None,
     )
 
 
@@ -398,10 +399,14 @@ def test_feedback_waits_out_an_outage_and_a_reload(servers: dict[str, str]) -> N
     assert {e["event_id"] for _, e in acknowledged(base, uid)} == {e["event_id"] for e in pending}
 
 
-def test_api_key_from_the_address_opens_the_feed(servers: dict[str, str]) -> None:
+def test_a_token_from_the_address_opens_the_feed(servers: dict[str, str]) -> None:
     from playwright.sync_api import sync_playwright
 
+    from recommender.api.tokens import mint
+    from recommender.settings import Settings
+
     base = servers["keyed"]
+    token = mint(Settings(token_secret=TOKEN_SECRET), "reader-1", 600)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -409,18 +414,19 @@ def test_api_key_from_the_address_opens_the_feed(servers: dict[str, str]) -> Non
             bare = browser.new_context().new_page()
             bare.goto(base + "/")
             bare.wait_for_function("document.getElementById('status').textContent !== ''")
-            assert "API key" in (bare.text_content("#status") or "")
+            assert "token needed" in (bare.text_content("#status") or "")
 
-            page = open_feed(browser, f"{base}/?key={API_KEY}")
-            assert "key=" not in page.url  # remembered, then taken out of the address bar
-            assert page.evaluate("localStorage.getItem('sumo.key')") == API_KEY
+            page = open_feed(browser, f"{base}/?token={token}")
+            assert "token=" not in page.url  # remembered, then taken out of the address bar
+            assert page.evaluate("localStorage.getItem('sumo.token')") == token
             uid = page.evaluate("localStorage.getItem('sumo.uid')")
+            assert uid == "reader-1"  # the token's user is who the page is
             step(page)
             step(page)
-            # Images come through fetch with the key (an <img> cannot send a header).
+            # Images come through fetch with the token (an <img> cannot send a header).
             page.wait_for_function("""() => [...document.querySelectorAll('.card[data-viewed] img')]
                 .every(i => i.naturalWidth > 0 && i.src.startsWith('blob:'))""")
-            page.goto("about:blank")  # with a key the page-hide send is a keepalive fetch
+            page.goto("about:blank")  # with a token the page-hide send is a keepalive fetch
             assert wait_for(lambda: events_of(base, uid, API_KEY) == 3)
         finally:
             browser.close()

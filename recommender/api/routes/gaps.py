@@ -14,13 +14,14 @@ from starlette.concurrency import run_in_threadpool
 
 from recommender.api.context import AppContext
 from recommender.api.deps import ContextDep
+from recommender.api.openapi import errors_of
 from recommender.api.responses import JSONBytes
-from recommender.api.schemas import ErrorResponse, GapReportResponse
-from recommender.api.security import require_admin
+from recommender.api.schemas import GapReportResponse
+from recommender.api.security import SecuredRoute, require_admin
 from recommender.gaps.render import PAGE
 from recommender.gaps.service import GapService
 
-router = APIRouter(tags=["gaps"])
+router = APIRouter(tags=["gaps"], route_class=SecuredRoute)
 
 
 def _service(request: Request, context: AppContext) -> GapService:
@@ -34,8 +35,7 @@ def _service(request: Request, context: AppContext) -> GapService:
 
 @router.get(
     "/v1/gaps", response_model=GapReportResponse, dependencies=[Depends(require_admin)],
-    responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse},
-               503: {"model": ErrorResponse}},
+    responses=errors_of(401, 403, 422, 429, 503),
 )
 async def gaps(
     request: Request, context: ContextDep,

@@ -9,13 +9,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from recommender.api.deps import ImagesDep, ItemsDep
+from recommender.api.openapi import errors_of
 from recommender.api.responses import JSONBytes, image_url
-from recommender.api.schemas import ErrorResponse, ImageFormat, ItemInfo
-from recommender.api.security import require_user
+from recommender.api.schemas import ImageFormat, ItemInfo
+from recommender.api.security import SecuredRoute, require_catalog
 
 router = APIRouter(
-    prefix="/v1/items", tags=["items"], dependencies=[Depends(require_user)],
-    responses={404: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+    prefix="/v1/items", tags=["items"], dependencies=[Depends(require_catalog)],
+    route_class=SecuredRoute, responses=errors_of(401, 403, 404, 422, 429, 503),
 )
 
 
@@ -28,7 +29,8 @@ async def get_item(request: Request, item_id: str, items: ItemsDep) -> JSONBytes
 
 @router.get(
     "/{item_id}/image", response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}, "image/webp": {}, "image/png": {}}}},
+    responses={200: {"content": {"image/jpeg": {}, "image/webp": {}, "image/png": {}}},
+               304: {"description": "not modified (If-None-Match matched the ETag)"}},
 )
 async def get_image(
     item_id: str, images: ImagesDep,

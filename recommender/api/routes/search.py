@@ -7,13 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from recommender.api.deps import ItemsDep
+from recommender.api.openapi import errors_of
 from recommender.api.responses import JSONBytes, scored_item
-from recommender.api.schemas import ErrorResponse, SearchResults
-from recommender.api.security import require_user
+from recommender.api.schemas import SearchResults
+from recommender.api.security import SecuredRoute, require_catalog
 
 router = APIRouter(
-    prefix="/v1", tags=["search"], dependencies=[Depends(require_user)],
-    responses={409: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+    prefix="/v1", tags=["search"], dependencies=[Depends(require_catalog)],
+    route_class=SecuredRoute, responses=errors_of(401, 403, 409, 422, 429, 503),
 )
 
 
@@ -21,7 +22,7 @@ router = APIRouter(
 async def search(
     request: Request, items: ItemsDep,
     q: Annotated[str, Query(min_length=1, max_length=1000, description="what to look for")],
-    limit: Annotated[int, Query(ge=1)] = 10,
+    limit: Annotated[int, Query(ge=1, description="items wanted (capped by SUMO_MAX_LIMIT)")] = 10,
 ) -> JSONBytes:
     hits = await items.search(q, limit)
     root = request.scope.get("root_path", "")

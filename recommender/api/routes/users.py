@@ -8,22 +8,22 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from recommender.api.deps import TextDep, UsersDep
+from recommender.api.openapi import errors_of
 from recommender.api.responses import JSONBytes, scored_item
 from recommender.api.schemas import (
     USER_ID_PATTERN,
     Deleted,
-    ErrorResponse,
     FeedbackRequest,
     FeedbackResult,
     Recommendations,
     SeedRequest,
     UserInfo,
 )
-from recommender.api.security import require_user
+from recommender.api.security import SecuredRoute, require_owner
 
 router = APIRouter(
-    prefix="/v1/users", tags=["users"], dependencies=[Depends(require_user)],
-    responses={422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+    prefix="/v1/users", tags=["users"], dependencies=[Depends(require_owner)],
+    route_class=SecuredRoute, responses=errors_of(401, 403, 409, 422, 429, 503),
 )
 UserId = Annotated[str, Path(pattern=USER_ID_PATTERN, description="any stable id of the person")]
 
@@ -33,7 +33,7 @@ async def recommendations(
     request: Request, user_id: UserId, users: UsersDep,
     limit: Annotated[int, Query(ge=1, description="items wanted (capped by SUMO_MAX_LIMIT)")] = 10,
     policy: Annotated[
-        str | None, Query(description="policy to use (default: the deployment's)")
+        str | None, Query(min_length=1, description="policy to use (default: the deployment's)")
     ] = None,
 ) -> JSONBytes:
     """The next items to show; never one this user was shown or gave feedback on."""
@@ -42,21 +42,21 @@ async def recommendations(
     return JSONBytes({"items": [scored_item(h, root) for h in hits], "policy": used})
 
 
-@router.post("/{user_id}/feedback", response_model=FeedbackResult)
+@router.post("/{user_id}/feedback", response_model=FeedbackResult, responses=errors_of(413))
 async def feedback(user_id: UserId, body: FeedbackRequest, users: UsersDep) -> JSONBytes:
     """Dwell times of viewed items; all-or-nothing per request, idempotent per event_id."""
     outcome = await users.feedback(user_id, body.events)
     return JSONBytes(asdict(outcome))
 
 
-@router.post("/{user_id}/seed", response_model=UserInfo)
+@router.post("/{user_id}/seed", response_model=UserInfo, responses=errors_of(413))
 async def seed(user_id: UserId, body: SeedRequest, users: UsersDep, text: TextDep) -> JSONBytes:
     """Warm start from a description and/or liked items."""
     summary = await users.seed_from(user_id, body.text, body.item_ids, text)
     return JSONBytes(summary.to_dict())
 
 
-@router.get("/{user_id}", response_model=UserInfo, responses={404: {"model": ErrorResponse}})
+@router.get("/{user_id}", response_model=UserInfo, responses=errors_of(404))
 async def get_user(user_id: UserId, users: UsersDep) -> JSONBytes:
     return JSONBytes((await users.summary(user_id)).to_dict())
 

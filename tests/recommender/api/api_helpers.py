@@ -32,6 +32,9 @@ def make_settings(folder: Path, **overrides: Any) -> Settings:
     # Explicit values: a SUMO_* variable in the environment must not change the tests.
     base: dict[str, Any] = {
         "data": folder / "data", "qdrant_url": None, "api_key": None, "admin_key": None,
+        "token_secret": None, "token_secret_previous": None,
+        # Off unless a test is about them: tests hammer one user on purpose.
+        "rate_limit_user": "", "rate_limit_key": "",
         "policy": "sumo", "max_limit": 100, "max_events_per_request": 64,
         "max_body_bytes": 200_000,
     }

@@ -1,8 +1,10 @@
-"""API keys (401 without, 403 with the wrong one, admin vs user) and the bind guard."""
+"""API keys (401 without, 403 with the wrong one, admin vs user), the bind guard, rate
+limits, and the OpenAPI document and its pages."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -96,6 +98,7 @@ def test_bind_beyond_loopback_needs_a_key(tmp_path: Path) -> None:
     with pytest.raises(InsecureBind):
         check_bind(make_settings(tmp_path, host="0.0.0.0", admin_key=ADMIN_KEY))
     check_bind(make_settings(tmp_path, host="0.0.0.0", api_key=USER_KEY))
+    check_bind(make_settings(tmp_path, host="0.0.0.0", token_secret="s" * 32))
 
 
 def test_sumo_serve_refuses_an_open_public_bind(tmp_path: Path) -> None:
@@ -106,4 +109,67 @@ def test_sumo_serve_refuses_an_open_public_bind(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, timeout=60,
     )
     assert r.returncode == 2
-    assert "refusing to serve on 0.0.0.0" in r.stderr and "SUMO_API_KEY" in r.stderr
+    assert "refusing to serve on 0.0.0.0" in r.stderr and "SUMO_TOKEN_SECRET" in r.stderr
+
+
+# --- rate limits ----------------------------------------------------------------------------
+def test_a_user_over_the_rate_limit_gets_429_and_others_do_not(
+    store: ServerStore, tmp_path: Path
+) -> None:
+    limits = {"rate_limit_user": "5/minute", "rate_limit_key": "6/minute"}
+    with client_with(store, tmp_path, api_key=USER_KEY, **limits) as c:
+        key = auth(USER_KEY)
+        codes = [c.get("/v1/users/greedy/recommendations", headers=key).status_code
+                 for _ in range(6)]
+        assert codes == [200] * 5 + [429]
+        r = c.get("/v1/users/greedy", headers=key)
+        assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
+        assert 1 <= int(r.headers["retry-after"]) <= 60
+        # Another user is not starved by the first...
+        assert c.get("/v1/users/patient/recommendations", headers=key).status_code == 200
+        # ...until the service key is over its own limit: 6 a minute, used by the 5 greedy
+        # requests under the user limit and the patient one (refused ones do not count).
+        r = c.get("/v1/users/third/recommendations", headers=key)
+        assert r.status_code == 429 and "key rate limit" in r.json()["error"]["message"]
+        # Probes are never limited.
+        assert c.get("/healthz").status_code == 200
+
+
+def test_rate_limits_can_be_turned_off(store: ServerStore, tmp_path: Path) -> None:
+    with client_with(store, tmp_path, rate_limit_user="", rate_limit_key="") as c:
+        assert c.app.state.limiter is None  # type: ignore[attr-defined]
+        assert all(c.get("/v1/users/x/recommendations").status_code == 200 for _ in range(30))
+
+
+# --- the document and its pages ---------------------------------------------------------
+def test_docs_work_offline(store: ServerStore, tmp_path: Path) -> None:
+    with client_with(store, tmp_path) as c:
+        for page in ("/docs", "/redoc"):
+            html = c.get(page).text
+            assert "cdn." not in html and "unpkg" not in html and "googleapis" not in html
+            assets = re.findall(r'(?:src|href)="(/docs-assets/[^"]+)"', html)
+            assert assets, html
+            for asset in assets:
+                assert c.get(asset).status_code == 200, asset
+
+
+def test_405_lists_every_method_of_the_path(store: ServerStore, tmp_path: Path) -> None:
+    with client_with(store, tmp_path) as c:
+        r = c.options("/v1/users/alice")
+        assert r.status_code == 405 and r.headers["allow"] == "GET, DELETE"
+        assert c.put("/v1/users/alice/feedback").headers["allow"] == "POST"
+
+
+def test_the_document_states_the_bounds(store: ServerStore, tmp_path: Path) -> None:
+    with client_with(store, tmp_path, max_limit=40) as c:
+        doc = c.get("/openapi.json").json()
+    rec = doc["paths"]["/v1/users/{user_id}/recommendations"]["get"]
+    params = {p["name"]: p["schema"] for p in rec["parameters"]}
+    assert params["limit"]["maximum"] == 40 and params["limit"]["minimum"] == 1
+    assert "sumo" in params["policy"]["enum"] and "" not in params["policy"]["enum"]
+    assert {"401", "403", "422", "429"} <= set(rec["responses"])
+    feedback = doc["paths"]["/v1/users/{user_id}/feedback"]["post"]["responses"]
+    assert {"400", "401", "403", "413", "422", "429"} <= set(feedback)
+    seed = doc["components"]["schemas"]["SeedRequest"]
+    assert seed["anyOf"] == [{"required": ["text"]}, {"required": ["item_ids"]}]
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
