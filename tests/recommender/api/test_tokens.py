@@ -211,7 +211,7 @@ def test_sumo_token_prints_a_token_for_the_user(tmp_path: Path) -> None:
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
                        env=env | {"SUMO_TOKEN_SECRET": "short"},
                        cwd=Path(__file__).resolve().parents[3])
-    assert r.returncode == 2 and "SUMO_TOKEN_SECRET: String should have at least 32" in r.stderr
+    assert r.returncode == 2 and "(SUMO_TOKEN_SECRET): String should have at least 32" in r.stderr
     assert "Traceback" not in r.stderr
 
 
