@@ -38,8 +38,9 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from indexer.embedder import cpu_count, model_spec
-from indexer.errors import CollectionMismatch, ConflictError
+from indexer.errors import CollectionMismatch, ConflictError, NotFound
 from indexer.images import BadImage, Reason, decode
+from indexer.paths import RAW_KEY, pack, pack_roots, readable, unpack, unpack_roots
 from indexer.progress import Progress
 from indexer.scan import FileStat, ScanResult, scan
 from indexer.settings import CorpusSettings
@@ -97,7 +98,8 @@ class Catalog:
             files = it.payload.get("files")
             if not isinstance(files, list):
                 continue  # imported vectors: not ours to track
-            recs = {str(r["path"]): dict(r) for r in files if isinstance(r, dict) and "path" in r}
+            recs = {_unpack_record(r)["path"]: _unpack_record(r)
+                    for r in files if isinstance(r, dict) and "path" in r}
             cat.items[it.id] = _Entry(stored=recs, want=dict(recs))
             for p in recs:
                 cat.owners.setdefault(p, set()).add(it.id)
@@ -178,8 +180,14 @@ class Catalog:
         return len(empty)
 
 
+def _unpack_record(r: Record) -> Record:
+    """A stored ``files`` record as the catalog keeps it: the file system's path, no extras."""
+    return {**{k: v for k, v in r.items() if k != RAW_KEY}, "path": unpack(r)}
+
+
 def _paths_payload(recs: dict[str, Record]) -> dict[str, Any]:
-    ordered = [recs[p] for p in sorted(recs)]
+    # Paths that are not UTF-8 get a readable ``path`` and their exact bytes (indexer.paths).
+    ordered = [{**recs[p], **pack(p)} for p in sorted(recs)]
     return {"paths": [r["path"] for r in ordered], "files": ordered}
 
 
@@ -325,14 +333,14 @@ def format_report(r: IndexReport) -> str:
         extra = len(paths) - EXAMPLES_PER_REASON
         more = f" (+{extra} more)" if extra > 0 else ""
         lines.append(f"    {len(paths):>5}  {reason}{more}")
-        lines.extend(f"           {p}" for p in paths[:EXAMPLES_PER_REASON])
+        lines.extend(f"           {readable(p)}" for p in paths[:EXAMPLES_PER_REASON])
     if r.ignored:
         lines.append(f"  not images (by suffix)    {r.ignored}, ignored")
     if r.missing:
         lines.append(f"  {r.missing} indexed file(s) no longer exist; run again with --prune "
                      "to forget them")
     for root in r.missing_roots:
-        lines.append(f"  not found: {root}")
+        lines.append(f"  not found: {readable(root)}")
     lines.append(f"The collection now holds {r.items} item(s).")
     return "\n".join(lines)
 
@@ -345,14 +353,14 @@ def record_roots(store: Store, roots: Sequence[str]) -> None:
     """Add ``roots`` to the corpus roots document (compare-and-set, retried)."""
     for _ in range(10):
         doc = store.get_document(ROOTS_NAMESPACE, ROOTS_KEY)
-        have = list(doc.body.get("roots", [])) if doc else []
+        have = unpack_roots(doc.body) if doc else []
         merged = sorted(set(have) | set(roots))
         # Nested roots are redundant: the outer one already covers the inner.
         merged = [r for r in merged if not _under(r, [o for o in merged if o != r])]
         if doc is not None and merged == sorted(have):
             return
         try:
-            store.put_document(ROOTS_NAMESPACE, ROOTS_KEY, {"roots": merged},
+            store.put_document(ROOTS_NAMESPACE, ROOTS_KEY, pack_roots(merged),
                                expected_version=doc.version if doc else 0)
             return
         except ConflictError:
@@ -364,17 +372,25 @@ def _record_failures(store: Store, found: ScanResult, report: IndexReport) -> No
     """Remember this run's undecodable files; forget those fixed, gone or now indexed."""
     for _ in range(10):
         doc = store.get_document(ROOTS_NAMESPACE, FAILURES_KEY)
-        have: dict[str, Record] = dict(doc.body.get("files", {})) if doc else {}
+        have = _failures(doc.body if doc else {})
         keep = {p: r for p, r in have.items() if not _under(p, found.roots)}
         keep.update(report.bad_files)
         if keep == have:
             return
         try:
-            store.put_document(ROOTS_NAMESPACE, FAILURES_KEY, {"files": keep},
+            body = {"files": {readable(p): {**r, **pack(p)} for p, r in keep.items()}}
+            store.put_document(ROOTS_NAMESPACE, FAILURES_KEY, body,
                                expected_version=doc.version if doc else 0)
             return
         except ConflictError:
             continue
+
+
+def _failures(body: dict[str, Any]) -> dict[str, Record]:
+    """The failures document's files, by file system path (see ``_record_failures``)."""
+    files = body.get("files", {})
+    recs = (_unpack_record({"path": k, **v}) for k, v in files.items())
+    return {r["path"]: r for r in recs}
 
 
 def _lower_priority(nice: int) -> Callable[[], None]:
@@ -402,14 +418,24 @@ def run_index(settings: CorpusSettings, paths: Sequence[str | os.PathLike[str]],
     """Index ``paths`` into the configured store; prints the summary, returns the exit code.
 
     Raises ``StoreUnavailable``, ``CollectionMismatch`` and ``WeightsMissing`` (the CLI
-    turns them into a message and exit status 2).
+    turns them into a message and exit status 2), and ``NotFound`` when no path exists.
     """
+    check_paths(paths)  # before the store is opened or created
     with open_store(settings) as store:
         report = index_into(store, settings, paths, prune=prune)
     print(format_report(report), flush=True)
     if report.readable == 0 and (report.failures or not report.roots):
         return 1  # nothing could be read: worth a failing exit in scripts
     return 0
+
+
+def check_paths(paths: Sequence[str | os.PathLike[str]]) -> None:
+    """Fail fast when none of ``paths`` exists: a typo must not load a model or create a
+    collection. (Some missing among others are reported in the summary instead.)"""
+    if paths and not any(os.path.exists(os.path.expanduser(os.fspath(p))) for p in paths):
+        names = ", ".join(readable(os.path.abspath(os.path.expanduser(os.fspath(p))))
+                          for p in paths)
+        raise NotFound(f"not found: {names}")
 
 
 def _load_embedder(settings: CorpusSettings) -> Embedder:
@@ -423,6 +449,7 @@ def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.
                progress: bool = True) -> IndexReport:
     """The indexing run against an open store (tests and benchmarks pass their own)."""
     t0 = time.monotonic()
+    check_paths(paths)
     if embedder is None and store.spec() is None:
         # A new collection records its model for good: load the model first, so a run
         # without weights leaves no collection behind that would refuse the checkpoint or
@@ -442,7 +469,7 @@ def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.
 
     catalog = Catalog.load(store)
     bad_doc = store.get_document(ROOTS_NAMESPACE, FAILURES_KEY)
-    bad_before: dict[str, Record] = dict(bad_doc.body.get("files", {})) if bad_doc else {}
+    bad_before = _failures(bad_doc.body) if bad_doc else {}
     todo: list[FileStat] = []
     for stat in found.files.values():
         matching = [i for i in catalog.claims(stat.path)
