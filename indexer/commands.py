@@ -19,6 +19,14 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="image folders or files")
     p.add_argument("--prune", action="store_true", help="remove items whose files are gone")
+    p.add_argument(
+        "--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+        help="embed on Ray (pip install 'sumo[ray]'): alone, a Ray instance on this machine; "
+        "'auto' joins the cluster `ray start` made here; HOST:PORT or ray://HOST:PORT a "
+        "remote head. Writes still go from here to the store",
+    )
+    p.add_argument("--ray-workers", type=int, default=0, metavar="N",
+                   help="models on Ray (default: one per GPU, else one per CPU core)")
     p.set_defaults(func=cmd_index)
 
     p = subparsers.add_parser(
@@ -46,7 +54,17 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 def cmd_index(args: argparse.Namespace, settings: CorpusSettings) -> int:
     from indexer.ingest import run_index  # the embedder and torch load only for this command
 
-    return int(run_index(settings, [Path(p) for p in args.paths], prune=args.prune))
+    paths = list(args.paths)
+    engine = None
+    if args.ray is not None:
+        from indexer.distributed import RayEngine, is_address
+
+        address: str | None = args.ray or None
+        if address is not None and not is_address(address):
+            # `sumo index --ray /photos`: argparse gave the first path to --ray.
+            paths, address = [address, *paths], None
+        engine = RayEngine(address=address, workers=args.ray_workers)
+    return int(run_index(settings, [Path(p) for p in paths], prune=args.prune, engine=engine))
 
 
 def cmd_import(args: argparse.Namespace, settings: CorpusSettings) -> int:

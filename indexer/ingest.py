@@ -414,7 +414,7 @@ def decode_workers(settings: CorpusSettings, device: str) -> int:
 
 
 def run_index(settings: CorpusSettings, paths: Sequence[str | os.PathLike[str]],
-              prune: bool = False) -> int:
+              prune: bool = False, engine: Engine | None = None) -> int:
     """Index ``paths`` into the configured store; prints the summary, returns the exit code.
 
     Raises ``StoreUnavailable``, ``CollectionMismatch`` and ``WeightsMissing`` (the CLI
@@ -422,7 +422,7 @@ def run_index(settings: CorpusSettings, paths: Sequence[str | os.PathLike[str]],
     """
     check_paths(paths)  # before the store is opened or created
     with open_store(settings) as store:
-        report = index_into(store, settings, paths, prune=prune)
+        report = index_into(store, settings, paths, prune=prune, engine=engine)
     print(format_report(report), flush=True)
     if report.readable == 0 and (report.failures or not report.roots):
         return 1  # nothing could be read: worth a failing exit in scripts
@@ -446,8 +446,10 @@ def _load_embedder(settings: CorpusSettings) -> Embedder:
 
 def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.PathLike[str]],
                *, prune: bool = False, embedder: Embedder | None = None,
-               progress: bool = True) -> IndexReport:
-    """The indexing run against an open store (tests and benchmarks pass their own)."""
+               progress: bool = True, engine: Engine | None = None) -> IndexReport:
+    """The indexing run against an open store (tests and benchmarks pass their own).
+
+    ``engine`` replaces the local embed step (``indexer.distributed.RayEngine``)."""
     t0 = time.monotonic()
     check_paths(paths)
     if embedder is None and store.spec() is None:
@@ -485,7 +487,9 @@ def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.
         else:
             todo.append(stat)
 
-    if todo:
+    if todo and engine is not None:
+        engine(store, catalog, settings, todo, report, progress)
+    elif todo:
         if embedder is None:
             embedder = _load_embedder(settings)
             if embedder.spec() != spec:
@@ -510,6 +514,40 @@ def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.
     report.items = store.count()
     report.seconds = time.monotonic() - t0
     return report
+
+
+def take_result(catalog: Catalog, report: IndexReport, res: Result) -> Decoded | None:
+    """Plan the writes for one read file; returns it when its new content needs a vector.
+
+    Shared by every embed step (local threads, Ray workers), so each path counts and
+    claims the same way.
+    """
+    had_claim = bool(catalog.claims(res.stat.path))
+    if isinstance(res, Failed):
+        report.fail(res.stat.path, res.reason.value)
+        if res.reason in CONTENT_FAILURES:  # the old bytes are not there any more
+            catalog.release(res.stat.path)
+            report.bad_files[res.stat.path] = {**res.stat.record(), "reason": res.reason.value}
+        return None
+    if res.item_id in catalog:
+        # Items are only deleted in finish(), so every Seen id lands here; so does new
+        # content a parallel reader decoded twice (copies read at the same time).
+        if res.stat.path in catalog.items[res.item_id].want:
+            report.unchanged += 1  # touched, same bytes: just a new mtime
+        else:
+            report.duplicates += 1
+        catalog.claim(res.item_id, res.stat)
+        return None
+    assert isinstance(res, Decoded)
+    catalog.create(res.item_id, res.stat, res.width, res.height)
+    report.indexed += 1
+    report.changed += had_claim
+    return res
+
+
+# The embed step of a run, swappable (indexer.distributed): reads ``todo``, feeds each
+# result to ``take_result`` and writes the catalog with the vectors of new content.
+Engine = Callable[[Store, Catalog, CorpusSettings, Sequence[FileStat], IndexReport, bool], None]
 
 
 def _embed_all(
@@ -545,26 +583,9 @@ def _embed_all(
         # warning for each. Set here, once, before the decoder threads start.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         for res in _ordered(pool, reader, todo, ahead):
-            had_claim = bool(catalog.claims(res.stat.path))
-            if isinstance(res, Failed):
-                report.fail(res.stat.path, res.reason.value)
-                if res.reason in CONTENT_FAILURES:  # the old bytes are not there any more
-                    catalog.release(res.stat.path)
-                    report.bad_files[res.stat.path] = {
-                        **res.stat.record(), "reason": res.reason.value}
-            elif res.item_id in catalog:
-                # Items are only deleted in finish(), so every Seen id lands here.
-                if res.stat.path in catalog.items[res.item_id].want:
-                    report.unchanged += 1  # touched, same bytes: just a new mtime
-                else:
-                    report.duplicates += 1
-                catalog.claim(res.item_id, res.stat)
-            else:
-                assert isinstance(res, Decoded)
-                catalog.create(res.item_id, res.stat, res.width, res.height)
-                batch.append(res)
-                report.indexed += 1
-                report.changed += had_claim
+            new = take_result(catalog, report, res)
+            if new is not None:
+                batch.append(new)
             if len(batch) >= settings.batch_size or len(catalog.dirty) >= MAX_PENDING_UPDATES:
                 flush()
             bar.update()
