@@ -151,6 +151,8 @@ class RayEngine:
                  len(todo), workers, cpus_each, " + 1 GPU" if use_gpu else "", batch)
         t = time.monotonic()
         for out in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
+            # Actor start-up (process, torch, model) comes before the first batch.
+            self.stats.setdefault("first_batch_s", time.monotonic() - t)
             vectors: dict[str, Any] = {}
             for res, vector in _results(out):
                 new = take_result(catalog, report, res)
@@ -158,7 +160,8 @@ class RayEngine:
                     vectors[new.item_id] = vector
             catalog.write(store, vectors)
             bar.update(len(out["path"]))
-        report.embed_seconds += time.monotonic() - t  # wall time of the whole pipeline
+        self.stats["pipeline_s"] = time.monotonic() - t
+        report.embed_seconds += self.stats["pipeline_s"]  # the whole pipeline's wall time
         bar.close()
 
 

@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import sys
 import threading
 import time
 import warnings
@@ -38,7 +39,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from indexer.embedder import cpu_count, model_spec
-from indexer.errors import CollectionMismatch, ConflictError, NotFound
+from indexer.errors import CollectionMismatch, ConflictError, NotFound, StoreUnavailable
 from indexer.images import BadImage, Reason, decode
 from indexer.paths import RAW_KEY, pack, pack_roots, readable, unpack, unpack_roots
 from indexer.progress import Progress
@@ -59,6 +60,7 @@ ID_HEX_CHARS = 32  # 128 bits of sha256: collisions are not a practical concern
 DECODER_NICE = 10  # niceness of decoder threads when the model runs on the CPU
 MAX_PENDING_UPDATES = 256  # payload-only changes (renames, duplicates) per write batch
 EXAMPLES_PER_REASON = 5
+STORE_REFUSED = "refused by the store (see the log)"
 # Failures that mean the bytes at a path changed (so its old item loses the path), as
 # opposed to a file that could not be read this time.
 CONTENT_FAILURES = frozenset(
@@ -90,6 +92,9 @@ class Catalog:
         self.items: dict[str, _Entry] = {}
         self.owners: dict[str, set[str]] = {}  # path -> ids whose ``want`` has it
         self.dirty: set[str] = set()
+        # Told of each new item the store refused (paths, why); the run reports them as
+        # failures of those files and goes on (see ``write``).
+        self.on_refused: Callable[[list[str], str], None] = lambda paths, why: None
 
     @classmethod
     def load(cls, store: Store) -> Catalog:
@@ -142,7 +147,7 @@ class Catalog:
         """
         new = [i for i in self.dirty if self.items[i].new]
         if new:
-            store.upsert([
+            self._upsert(store, [
                 Item(i, vectors[i], _payload(i, self.items[i].want, self.items[i].extra))
                 for i in new
             ])
@@ -169,6 +174,40 @@ class Catalog:
             e = self.items[i]
             e.stored, e.new, e.extra = dict(e.want), False, {}
         self.dirty = set()
+
+    def _upsert(self, store: Store, items: list[Item]) -> None:
+        """Upsert new items; an item the store refuses is that item's files' failure.
+
+        A refused batch is retried item by item, so one bad payload does not cost its
+        neighbours. A store that is down (``StoreUnavailable``) still stops the run.
+        """
+        try:
+            store.upsert(items)
+            return
+        except StoreUnavailable:
+            raise
+        except Exception:  # decided item by item below
+            if len(items) == 1:
+                self._refuse(items[0].id, sys.exc_info()[1])
+                return
+        for it in items:
+            try:
+                store.upsert([it])
+            except StoreUnavailable:
+                raise
+            except Exception as exc:  # the store's own error, reported
+                self._refuse(it.id, exc)
+
+    def _refuse(self, item_id: str, exc: BaseException | None) -> None:
+        """Forget a new item the store did not take: its files are retried next run."""
+        entry = self.items.pop(item_id)
+        for p in entry.want:
+            self.owners[p].discard(item_id)
+        self.dirty.discard(item_id)
+        why = f"{type(exc).__name__}: {exc}"
+        log.warning("the store refused item %s (%s): %s", item_id,
+                    ", ".join(readable(p) for p in entry.want), why)
+        self.on_refused(list(entry.want), why)
 
     def finish(self, store: Store) -> int:
         """Delete items no path claims any more; returns how many."""
@@ -470,6 +509,13 @@ def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.
         record_roots(store, found.roots)
 
     catalog = Catalog.load(store)
+
+    def refused(paths: list[str], why: str) -> None:
+        report.indexed -= 1
+        for p in paths:
+            report.fail(p, STORE_REFUSED)
+
+    catalog.on_refused = refused
     bad_doc = store.get_document(ROOTS_NAMESPACE, FAILURES_KEY)
     bad_before = _failures(bad_doc.body) if bad_doc else {}
     todo: list[FileStat] = []

@@ -1,0 +1,57 @@
+"""A store that refuses one item's write: that file's failure, never the run's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from indexer.embedder import Embedder
+from indexer.errors import StoreUnavailable
+from indexer.ingest import STORE_REFUSED, index_into
+from indexer.settings import CorpusSettings
+from indexer.store import Item
+from indexer.store.server import ServerStore
+
+MakeImages = Callable[..., list[Path]]
+
+
+class PickyStore(ServerStore):
+    """qdrant-client local mode that rejects any write naming a path with ``POISON``."""
+
+    down = False
+
+    def upsert(self, items: Any) -> None:  # type: ignore[override]
+        if self.down:
+            raise StoreUnavailable("server went away")
+        for it in items:
+            assert isinstance(it, Item)
+            if any("POISON" in p for p in it.payload.get("paths", [])):
+                raise ValueError("payload rejected")
+        super().upsert(items)
+
+
+def test_a_refused_item_fails_alone_and_is_retried_next_run(
+    tmp_path: Path, make_images: MakeImages, tiny_settings: CorpusSettings,
+    tiny_embedder: Embedder, textured: Callable[..., Any],
+) -> None:
+    root = tmp_path / "p"
+    make_images(root, 10)
+    textured(4242).save(root / "POISON.jpg", "JPEG")
+    with PickyStore(":memory:") as store:
+        def run() -> Any:
+            return index_into(store, tiny_settings, [root], embedder=tiny_embedder,
+                              progress=False)
+
+        r = run()
+        assert r.failed == {STORE_REFUSED: [str(root / "POISON.jpg")]}
+        assert (r.indexed, r.items) == (10, 10)  # its batch neighbours were written
+        again = run()  # not remembered as bad content: tried again, refused again
+        assert (again.indexed, again.unchanged, again.failures) == (0, 10, 1)
+
+        store.down = True  # a store that is down still stops the run
+        textured(4243).save(root / "new.jpg", "JPEG")
+        with pytest.raises(StoreUnavailable):
+            run()
