@@ -151,8 +151,6 @@ class RayEngine:
                  len(todo), workers, cpus_each, " + 1 GPU" if use_gpu else "", batch)
         t = time.monotonic()
         for out in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
-            # Actor start-up (process, torch, model) comes before the first batch.
-            self.stats.setdefault("first_batch_s", time.monotonic() - t)
             vectors: dict[str, Any] = {}
             for res, vector in _results(out):
                 new = take_result(catalog, report, res)
