@@ -10,7 +10,8 @@ On the same photo-sized JPEGs, model and batch size, each into a fresh store
 (a) runs before and after (b) and is averaged, so drift in a shared machine's load shows up
 as a spread. Reported for (b): end to end, and without the fixed cost of a run (starting
 the actors: processes, torch, the model), measured as a Ray run over one batch of other
-files just before (what a long run converges to).
+files just before (what a long run converges to). A first one-batch run warms Ray up
+(worker processes, file caches) and is not counted.
 
     python benchmarks/bench_index_ray.py --n 300                # ViT-B-32, random weights
     python benchmarks/bench_index_ray.py --n 100 --model sumo-tiny   # quick run
@@ -100,9 +101,11 @@ def main() -> None:
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     try:
         engine = RayEngine(workers=args.workers)
-        extra = ensure_images(args.dir.expanduser(), args.n + args.batch)[args.n:]
-        _, t_fixed = run(settings, extra, emb, engine)
-        print(f"(b) Ray, one batch ({len(extra)} files): {t_fixed:.1f}s", flush=True)
+        extra = ensure_images(args.dir.expanduser(), args.n + 2 * args.batch)[args.n:]
+        _, t_warm = run(settings, extra[args.batch:], emb, engine)
+        print(f"(b) Ray, warm-up run: {t_warm:.1f}s", flush=True)
+        _, t_fixed = run(settings, extra[:args.batch], emb, engine)
+        print(f"(b) Ray, one batch ({args.batch} files): {t_fixed:.1f}s", flush=True)
         dist, t_ray = run(settings, paths, emb, engine)
     finally:
         ray.shutdown()

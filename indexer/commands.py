@@ -21,9 +21,10 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--prune", action="store_true", help="remove items whose files are gone")
     p.add_argument(
         "--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-        help="embed on Ray (pip install 'sumo[ray]'): alone, a Ray instance on this machine; "
-        "'auto' joins the cluster `ray start` made here; HOST:PORT or ray://HOST:PORT a "
-        "remote head. Writes still go from here to the store",
+        help="embed on Ray (pip install 'sumo[ray]'): alone, the Ray cluster running here "
+        "(RAY_ADDRESS or the last `ray start`) or else a new local one; 'auto': that cluster "
+        "or an error; 'local': always a new one; HOST:PORT or ray://HOST:PORT: a remote "
+        "head. Writes still go from this process to the store",
     )
     p.add_argument("--ray-workers", type=int, default=0, metavar="N",
                    help="models on Ray (default: one per GPU, else one per CPU core)")

@@ -63,6 +63,10 @@ INSTALL_HINT = "sumo index --ray needs Ray Data: pip install 'sumo[ray]'"
 log = logging.getLogger(__name__)
 
 BATCHES_PER_BLOCK = 4  # a block of the file list holds this many model batches
+# Item ids shipped to every worker so that copies and renames of known content are not
+# decoded and embedded again. Past this many (~100 B each, per worker) they are not sent:
+# workers then embed such files too, and the driver still records them as duplicates.
+KNOWN_IDS_LIMIT = 2_000_000
 KINDS = ("failed", "seen", "decoded")
 
 
@@ -81,9 +85,10 @@ def is_address(value: str) -> bool:
 class RayEngine:
     """The embed step of ``index_into`` on Ray (``index_into(..., engine=RayEngine(...))``).
 
-    ``address``: None starts a Ray instance on this machine (or joins ``RAY_ADDRESS``);
-    ``auto`` joins the cluster ``ray start`` made here; ``HOST:PORT`` or ``ray://HOST:PORT``
-    a remote head. When Ray is already initialised in this process it is used as it is.
+    ``address`` as ``ray.init`` takes it: None joins the cluster running here (``RAY_ADDRESS``
+    or the last ``ray start``) or starts one; ``auto`` joins it or fails; ``local`` always
+    starts one; ``HOST:PORT`` or ``ray://HOST:PORT`` a remote head. When Ray is already
+    initialised in this process it is used as it is.
     ``workers``: actors (models); default one per GPU, else one per CPU core.
     """
 
@@ -105,6 +110,11 @@ class RayEngine:
                                      ) from exc
         try:
             self._run(store, catalog, settings, todo, report, show_progress)
+        except ray.exceptions.RayError as exc:
+            # Ray's error text carries the remote traceback; its last line is the cause.
+            lines = str(exc).strip().splitlines()
+            raise RayUnavailable(f"the Ray workers failed: {lines[-1] if lines else exc!r}"
+                                 ) from exc
         finally:
             if started:
                 ray.shutdown()
@@ -116,11 +126,11 @@ class RayEngine:
         cpus = max(1, int(resources.get("CPU", 1)))
         use_gpu = gpus > 0 and settings.device != "cpu"
         workers = self.workers or (gpus if use_gpu else cpus)
+        if use_gpu:
+            workers = min(workers, gpus)
         # Each actor gets an equal share of the CPUs: its torch threads on a CPU model, its
         # decoder threads on a GPU one.
         cpus_each = max(1, cpus // workers)
-        if use_gpu:
-            workers = min(workers, gpus)
         self.stats = {"workers": workers, "cpus_per_worker": cpus_each, "gpus": gpus}
         batch = settings.batch_size
         blocks = max(1, min(len(todo), max(2 * workers,
@@ -134,10 +144,12 @@ class RayEngine:
         logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
         rows = [{"path": os.fsencode(s.path), "size": s.size, "mtime_ns": s.mtime_ns}
                 for s in todo]
-        known = ray.put(frozenset(catalog.items))  # ids whose bytes need no decoding
+        ids = frozenset(catalog.items) if len(catalog.items) <= KNOWN_IDS_LIMIT else frozenset()
+        known = ray.put(ids)  # ids whose bytes need no decoding
         ds = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
             EmbedWorker,
-            fn_constructor_kwargs={"settings": settings.model_dump(mode="json"),
+            # Only what the model needs: no store address or key leaves this process.
+            fn_constructor_kwargs={"model": settings.model, "pretrained": settings.pretrained,
                                    "known": [known], "threads": cpus_each,
                                    "device": "cuda" if use_gpu else "cpu"},
             batch_size=batch, batch_format="numpy",
@@ -185,15 +197,16 @@ def _results(out: dict[str, np.ndarray]) -> list[tuple[Result, Any]]:
 class EmbedWorker:
     """A Ray actor: one model; reads, hashes, decodes (in threads) and embeds batches."""
 
-    def __init__(self, settings: dict[str, Any], known: list[Any], threads: int,
+    def __init__(self, model: str, pretrained: str, known: list[Any], threads: int,
                  device: str) -> None:
         import torch
 
         from indexer.embedder import load_embedder
 
-        cfg = CorpusSettings(**{**settings, "device": device})
+        cfg = CorpusSettings(model=model, pretrained=pretrained, device=device, qdrant_url=None)
         self.embedder: Embedder = load_embedder(cfg)
-        torch.set_num_threads(threads)  # this actor's share, not the whole machine
+        if device == "cpu":
+            torch.set_num_threads(threads)  # this actor's share, not the whole machine
         ids: frozenset[str] = ray.get(known[0])
         self.reader = Reader(self.embedder.prepare, self.embedder.image_size, ids.__contains__)
         self.pool = ThreadPoolExecutor(threads, "sumo-decode")

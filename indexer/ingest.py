@@ -24,7 +24,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import sys
 import threading
 import time
 import warnings
@@ -186,9 +185,9 @@ class Catalog:
             return
         except StoreUnavailable:
             raise
-        except Exception:  # decided item by item below
+        except Exception as exc:  # decided item by item below
             if len(items) == 1:
-                self._refuse(items[0].id, sys.exc_info()[1])
+                self._refuse(items[0].id, exc)
                 return
         for it in items:
             try:
@@ -198,7 +197,7 @@ class Catalog:
             except Exception as exc:  # the store's own error, reported
                 self._refuse(it.id, exc)
 
-    def _refuse(self, item_id: str, exc: BaseException | None) -> None:
+    def _refuse(self, item_id: str, exc: Exception) -> None:
         """Forget a new item the store did not take: its files are retried next run."""
         entry = self.items.pop(item_id)
         for p in entry.want:
@@ -510,9 +509,9 @@ def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.
 
     catalog = Catalog.load(store)
 
-    def refused(paths: list[str], why: str) -> None:
+    def refused(files: list[str], why: str) -> None:
         report.indexed -= 1
-        for p in paths:
+        for p in files:
             report.fail(p, STORE_REFUSED)
 
     catalog.on_refused = refused
