@@ -7,8 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from indexer.errors import SumoError
 from indexer.settings import CorpusSettings
 from indexer.store import open_store
+
+
+class UsageError(SumoError):
+    """A command line the parser accepted but the command cannot run."""
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -17,7 +22,8 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         description="Scan folders for images, embed new or changed files with CLIP, and "
         "store them. Unchanged files are skipped; re-running is safe.",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="image folders or files")
+    # "*", not "+": in `sumo index --ray /photos` argparse hands the only path to --ray.
+    p.add_argument("paths", nargs="*", metavar="PATH", help="image folders or files")
     p.add_argument("--prune", action="store_true", help="remove items whose files are gone")
     p.add_argument(
         "--ray", nargs="?", const="", default=None, metavar="ADDRESS",
@@ -73,6 +79,8 @@ def cmd_index(args: argparse.Namespace, settings: CorpusSettings) -> int:
             # `sumo index --ray /photos`: argparse gave the first path to --ray.
             paths, address = [address, *paths], None
         engine = RayEngine(address=address, workers=args.ray_workers)
+    if not paths:
+        raise UsageError("at least one PATH is required: sumo index [--ray [ADDRESS]] PATH...")
     return int(run_index(settings, [Path(p) for p in paths], prune=args.prune, engine=engine))
 
 

@@ -62,3 +62,26 @@ def test_open_clip_info_lines_are_quiet(
     assert code == 0
     assert "indexing 2 file(s)" in err  # our own INFO lines still show
     assert "Parsing tokenizer identifier" not in err and "open_clip" not in err
+
+
+def test_index_ray_takes_a_lone_path_as_a_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("ray")
+    import indexer.ingest
+
+    seen: dict[str, object] = {}
+
+    def fake_run_index(settings: object, paths: list[Path], prune: bool, engine: object) -> int:
+        seen.update(paths=paths, engine=engine)
+        return 0
+
+    monkeypatch.setattr(indexer.ingest, "run_index", fake_run_index)
+    (tmp_path / "photos").mkdir()
+    assert main(["index", "--ray", str(tmp_path / "photos")]) == 0
+    assert seen["paths"] == [tmp_path / "photos"]
+    assert getattr(seen["engine"], "address", "?") is None  # no address: the local cluster
+    assert main(["index", "--ray", "auto", str(tmp_path / "photos")]) == 0
+    assert getattr(seen["engine"], "address", "?") == "auto"
+    assert main(["index", "--ray"]) == 2  # no path at all: a usage error, no Ray started
+    assert "at least one PATH is required" in capsys.readouterr().err

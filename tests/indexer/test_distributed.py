@@ -4,6 +4,7 @@ as the local path, incremental re-runs, and a complete result despite a killed w
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -73,6 +74,7 @@ def build_folder(root: Path, make_images: MakeImages, n: int) -> list[Path]:
 def test_ray_indexes_like_the_local_path(
     local_ray: None, tmp_path: Path, make_images: MakeImages, tiny_settings: CorpusSettings,
     tiny_embedder: Embedder, textured: Callable[..., Image.Image],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     root = tmp_path / "photos"
     good = build_folder(root, make_images, 20)
@@ -80,11 +82,14 @@ def test_ray_indexes_like_the_local_path(
     with ServerStore(":memory:") as local, ServerStore(":memory:") as dist:
         def both() -> tuple[IndexReport, IndexReport]:
             a = index_into(local, tiny_settings, [root], embedder=tiny_embedder, progress=False)
-            b = index_into(dist, tiny_settings, [root], embedder=tiny_embedder, progress=False,
-                           engine=engine)
+            with caplog.at_level(logging.INFO, logger="indexer.ingest"):
+                b = index_into(dist, tiny_settings, [root], embedder=tiny_embedder,
+                               progress=True, engine=engine)
             return a, b
 
         a, b = both()
+        # The same progress lines as a local run (plain lines: not a terminal).
+        assert "indexing: 26/26 (100%)" in caplog.text
         assert counts(a) == counts(b) == (26, 23, 0, 2, 1, 23)
         assert a.failed == b.failed
         assert engine.stats is not None and engine.stats["workers"] == 2
