@@ -91,9 +91,9 @@ class Catalog:
         self.items: dict[str, _Entry] = {}
         self.owners: dict[str, set[str]] = {}  # path -> ids whose ``want`` has it
         self.dirty: set[str] = set()
-        # Told of each new item the store refused (paths, why); the run reports them as
-        # failures of those files and goes on (see ``write``).
-        self.on_refused: Callable[[list[str], str], None] = lambda paths, why: None
+        # Told of each write the store refused (paths, why, whether a new item was lost);
+        # the run reports them as failures of those files and goes on (see ``write``).
+        self.on_refused: Callable[[list[str], str, bool], None] = lambda paths, why, new: None
 
     @classmethod
     def load(cls, store: Store) -> Catalog:
@@ -162,7 +162,12 @@ class Catalog:
                 losing.append(i)
         for i in gaining:
             e = self.items[i]
-            store.set_payload(i, _paths_payload({**e.stored, **e.want}))
+            try:
+                store.set_payload(i, _paths_payload({**e.stored, **e.want}))
+            except StoreUnavailable:
+                raise
+            except Exception as exc:  # the store's own error: those files' failure
+                self._refuse_paths(i, exc)
         for i in losing:
             e = self.items[i]
             if e.want:  # emptied items stay (vector kept for a later claim) until finish()
@@ -203,10 +208,25 @@ class Catalog:
         for p in entry.want:
             self.owners[p].discard(item_id)
         self.dirty.discard(item_id)
+        self._report(item_id, list(entry.want), exc, new=True)
+
+    def _refuse_paths(self, item_id: str, exc: Exception) -> None:
+        """Undo the claims a refused payload write would have made: retried next run."""
+        e = self.items[item_id]
+        gained = [p for p in e.want if e.want[p] != e.stored.get(p)]
+        for p in gained:
+            if p in e.stored:
+                e.want[p] = e.stored[p]  # a touched file: its old version stays recorded
+            else:
+                del e.want[p]
+                self.owners[p].discard(item_id)
+        self._report(item_id, gained, exc, new=False)
+
+    def _report(self, item_id: str, paths: list[str], exc: Exception, *, new: bool) -> None:
         why = f"{type(exc).__name__}: {exc}"
-        log.warning("the store refused item %s (%s): %s", item_id,
-                    ", ".join(readable(p) for p in entry.want), why)
-        self.on_refused(list(entry.want), why)
+        log.warning("the store refused a write of item %s (%s): %s", item_id,
+                    ", ".join(readable(p) for p in paths), why)
+        self.on_refused(paths, why, new)
 
     def finish(self, store: Store) -> int:
         """Delete items no path claims any more; returns how many."""
@@ -509,8 +529,8 @@ def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.
 
     catalog = Catalog.load(store)
 
-    def refused(files: list[str], why: str) -> None:
-        report.indexed -= 1
+    def refused(files: list[str], why: str, new: bool) -> None:
+        report.indexed -= new  # an embedded item that did not make it
         for p in files:
             report.fail(p, STORE_REFUSED)
 
