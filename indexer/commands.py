@@ -7,8 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from indexer.errors import SumoError
 from indexer.settings import CorpusSettings
 from indexer.store import open_store
+
+
+class UsageError(SumoError):
+    """A command line the parser accepted but the command cannot run."""
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -17,8 +22,18 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         description="Scan folders for images, embed new or changed files with CLIP, and "
         "store them. Unchanged files are skipped; re-running is safe.",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="image folders or files")
+    # "*", not "+": in `sumo index --ray /photos` argparse hands the only path to --ray.
+    p.add_argument("paths", nargs="*", metavar="PATH", help="image folders or files")
     p.add_argument("--prune", action="store_true", help="remove items whose files are gone")
+    p.add_argument(
+        "--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+        help="embed on Ray (pip install 'sumo[ray]'): alone, the Ray cluster running here "
+        "(RAY_ADDRESS or the last `ray start`) or else a new local one; 'auto': that cluster "
+        "or an error; 'local': always a new one; HOST:PORT or ray://HOST:PORT: a remote "
+        "head. Writes still go from this process to the store",
+    )
+    p.add_argument("--ray-workers", type=int, default=0, metavar="N",
+                   help="models on Ray (default: one per GPU, else one per CPU core)")
     p.set_defaults(func=cmd_index)
 
     p = subparsers.add_parser(
@@ -46,7 +61,27 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 def cmd_index(args: argparse.Namespace, settings: CorpusSettings) -> int:
     from indexer.ingest import run_index  # the embedder and torch load only for this command
 
-    return int(run_index(settings, [Path(p) for p in args.paths], prune=args.prune))
+    paths = list(args.paths)
+    engine = None
+    if args.ray is not None:
+        from indexer.distributed import (
+            AVAILABLE,
+            INSTALL_HINT,
+            RayEngine,
+            RayUnavailable,
+            is_address,
+        )
+
+        if not AVAILABLE:  # before anything is loaded or created
+            raise RayUnavailable(INSTALL_HINT)
+        address: str | None = args.ray or None
+        if address is not None and not is_address(address):
+            # `sumo index --ray /photos`: argparse gave the first path to --ray.
+            paths, address = [address, *paths], None
+        engine = RayEngine(address=address, workers=args.ray_workers)
+    if not paths:
+        raise UsageError("at least one PATH is required: sumo index [--ray [ADDRESS]] PATH...")
+    return int(run_index(settings, [Path(p) for p in paths], prune=args.prune, engine=engine))
 
 
 def cmd_import(args: argparse.Namespace, settings: CorpusSettings) -> int:

@@ -38,8 +38,9 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from indexer.embedder import cpu_count, model_spec
-from indexer.errors import CollectionMismatch
+from indexer.errors import CollectionMismatch, NotFound, StoreUnavailable
 from indexer.images import BadImage, Reason, decode
+from indexer.paths import RAW_KEY, pack, pack_roots, readable, unpack, unpack_roots
 from indexer.progress import Progress
 from indexer.scan import FileStat, ScanResult, scan
 from indexer.settings import CorpusSettings
@@ -58,6 +59,7 @@ ID_HEX_CHARS = 32  # 128 bits of sha256: collisions are not a practical concern
 DECODER_NICE = 10  # niceness of decoder threads when the model runs on the CPU
 MAX_PENDING_UPDATES = 256  # payload-only changes (renames, duplicates) per write batch
 EXAMPLES_PER_REASON = 5
+STORE_REFUSED = "refused by the store (see the log)"
 # Failures that mean the bytes at a path changed (so its old item loses the path), as
 # opposed to a file that could not be read this time.
 CONTENT_FAILURES = frozenset(
@@ -89,6 +91,9 @@ class Catalog:
         self.items: dict[str, _Entry] = {}
         self.owners: dict[str, set[str]] = {}  # path -> ids whose ``want`` has it
         self.dirty: set[str] = set()
+        # Told of each write the store refused (paths, why, whether a new item was lost);
+        # the run reports them as failures of those files and goes on (see ``write``).
+        self.on_refused: Callable[[list[str], str, bool], None] = lambda paths, why, new: None
 
     @classmethod
     def load(cls, store: Store) -> Catalog:
@@ -97,7 +102,8 @@ class Catalog:
             files = it.payload.get("files")
             if not isinstance(files, list):
                 continue  # imported vectors: not ours to track
-            recs = {str(r["path"]): dict(r) for r in files if isinstance(r, dict) and "path" in r}
+            recs = {_unpack_record(r)["path"]: _unpack_record(r)
+                    for r in files if isinstance(r, dict) and "path" in r}
             cat.items[it.id] = _Entry(stored=recs, want=dict(recs))
             for p in recs:
                 cat.owners.setdefault(p, set()).add(it.id)
@@ -140,7 +146,7 @@ class Catalog:
         """
         new = [i for i in self.dirty if self.items[i].new]
         if new:
-            store.upsert([
+            self._upsert(store, [
                 Item(i, vectors[i], _payload(i, self.items[i].want, self.items[i].extra))
                 for i in new
             ])
@@ -156,7 +162,12 @@ class Catalog:
                 losing.append(i)
         for i in gaining:
             e = self.items[i]
-            store.set_payload(i, _paths_payload({**e.stored, **e.want}))
+            try:
+                store.set_payload(i, _paths_payload({**e.stored, **e.want}))
+            except StoreUnavailable:
+                raise
+            except Exception as exc:  # the store's own error: those files' failure
+                self._refuse_paths(i, exc)
         for i in losing:
             e = self.items[i]
             if e.want:  # emptied items stay (vector kept for a later claim) until finish()
@@ -168,6 +179,55 @@ class Catalog:
             e.stored, e.new, e.extra = dict(e.want), False, {}
         self.dirty = set()
 
+    def _upsert(self, store: Store, items: list[Item]) -> None:
+        """Upsert new items; an item the store refuses is that item's files' failure.
+
+        A refused batch is retried item by item, so one bad payload does not cost its
+        neighbours. A store that is down (``StoreUnavailable``) still stops the run.
+        """
+        try:
+            store.upsert(items)
+            return
+        except StoreUnavailable:
+            raise
+        except Exception as exc:  # decided item by item below
+            if len(items) == 1:
+                self._refuse(items[0].id, exc)
+                return
+        for it in items:
+            try:
+                store.upsert([it])
+            except StoreUnavailable:
+                raise
+            except Exception as exc:  # the store's own error, reported
+                self._refuse(it.id, exc)
+
+    def _refuse(self, item_id: str, exc: Exception) -> None:
+        """Forget a new item the store did not take: its files are retried next run."""
+        entry = self.items.pop(item_id)
+        for p in entry.want:
+            self.owners[p].discard(item_id)
+        self.dirty.discard(item_id)
+        self._report(item_id, list(entry.want), exc, new=True)
+
+    def _refuse_paths(self, item_id: str, exc: Exception) -> None:
+        """Undo the claims a refused payload write would have made: retried next run."""
+        e = self.items[item_id]
+        gained = [p for p in e.want if e.want[p] != e.stored.get(p)]
+        for p in gained:
+            if p in e.stored:
+                e.want[p] = e.stored[p]  # a touched file: its old version stays recorded
+            else:
+                del e.want[p]
+                self.owners[p].discard(item_id)
+        self._report(item_id, gained, exc, new=False)
+
+    def _report(self, item_id: str, paths: list[str], exc: Exception, *, new: bool) -> None:
+        why = f"{type(exc).__name__}: {exc}"
+        log.warning("the store refused a write of item %s (%s): %s", item_id,
+                    ", ".join(readable(p) for p in paths), why)
+        self.on_refused(paths, why, new)
+
     def finish(self, store: Store) -> int:
         """Delete items no path claims any more; returns how many."""
         empty = [i for i, e in self.items.items() if not e.want and not e.new]
@@ -178,8 +238,14 @@ class Catalog:
         return len(empty)
 
 
+def _unpack_record(r: Record) -> Record:
+    """A stored ``files`` record as the catalog keeps it: the file system's path, no extras."""
+    return {**{k: v for k, v in r.items() if k != RAW_KEY}, "path": unpack(r)}
+
+
 def _paths_payload(recs: dict[str, Record]) -> dict[str, Any]:
-    ordered = [recs[p] for p in sorted(recs)]
+    # Paths that are not UTF-8 get a readable ``path`` and their exact bytes (indexer.paths).
+    ordered = [{**recs[p], **pack(p)} for p in sorted(recs)]
     return {"paths": [r["path"] for r in ordered], "files": ordered}
 
 
@@ -325,14 +391,14 @@ def format_report(r: IndexReport) -> str:
         extra = len(paths) - EXAMPLES_PER_REASON
         more = f" (+{extra} more)" if extra > 0 else ""
         lines.append(f"    {len(paths):>5}  {reason}{more}")
-        lines.extend(f"           {p}" for p in paths[:EXAMPLES_PER_REASON])
+        lines.extend(f"           {readable(p)}" for p in paths[:EXAMPLES_PER_REASON])
     if r.ignored:
         lines.append(f"  not images (by suffix)    {r.ignored}, ignored")
     if r.missing:
         lines.append(f"  {r.missing} indexed file(s) no longer exist; run again with --prune "
                      "to forget them")
     for root in r.missing_roots:
-        lines.append(f"  not found: {root}")
+        lines.append(f"  not found: {readable(root)}")
     lines.append(f"The collection now holds {r.items} item(s).")
     return "\n".join(lines)
 
@@ -345,13 +411,13 @@ def record_roots(store: Store, roots: Sequence[str]) -> None:
     """Add ``roots`` to the corpus roots document (compare-and-set, retried)."""
 
     def add(doc: Document | None) -> tuple[None, dict[str, Any] | None]:
-        have = list(doc.body.get("roots", [])) if doc else []
+        have = unpack_roots(doc.body) if doc else []
         merged = sorted(set(have) | set(roots))
         # Nested roots are redundant: the outer one already covers the inner.
         merged = [r for r in merged if not _under(r, [o for o in merged if o != r])]
         if doc is not None and merged == sorted(have):
             return None, None
-        return None, {"roots": merged}
+        return None, pack_roots(merged)
 
     store.update_document(ROOTS_NAMESPACE, ROOTS_KEY, add)
 
@@ -360,12 +426,21 @@ def _record_failures(store: Store, found: ScanResult, report: IndexReport) -> No
     """Remember this run's undecodable files; forget those fixed, gone or now indexed."""
 
     def remember(doc: Document | None) -> tuple[None, dict[str, Any] | None]:
-        have: dict[str, Record] = dict(doc.body.get("files", {})) if doc else {}
+        have = _failures(doc.body if doc else {})
         keep = {p: r for p, r in have.items() if not _under(p, found.roots)}
         keep.update(report.bad_files)
-        return None, (None if keep == have else {"files": keep})
+        if keep == have:
+            return None, None
+        return None, {"files": {readable(p): {**r, **pack(p)} for p, r in keep.items()}}
 
     store.update_document(ROOTS_NAMESPACE, FAILURES_KEY, remember)
+
+
+def _failures(body: dict[str, Any]) -> dict[str, Record]:
+    """The failures document's files, by file system path (see ``_record_failures``)."""
+    files = body.get("files", {})
+    recs = (_unpack_record({"path": k, **v}) for k, v in files.items())
+    return {r["path"]: r for r in recs}
 
 
 def _lower_priority(nice: int) -> Callable[[], None]:
@@ -389,18 +464,28 @@ def decode_workers(settings: CorpusSettings, device: str) -> int:
 
 
 def run_index(settings: CorpusSettings, paths: Sequence[str | os.PathLike[str]],
-              prune: bool = False) -> int:
+              prune: bool = False, engine: Engine | None = None) -> int:
     """Index ``paths`` into the configured store; prints the summary, returns the exit code.
 
     Raises ``StoreUnavailable``, ``CollectionMismatch`` and ``WeightsMissing`` (the CLI
-    turns them into a message and exit status 2).
+    turns them into a message and exit status 2), and ``NotFound`` when no path exists.
     """
+    check_paths(paths)  # before the store is opened or created
     with open_store(settings) as store:
-        report = index_into(store, settings, paths, prune=prune)
+        report = index_into(store, settings, paths, prune=prune, engine=engine)
     print(format_report(report), flush=True)
     if report.readable == 0 and (report.failures or not report.roots):
         return 1  # nothing could be read: worth a failing exit in scripts
     return 0
+
+
+def check_paths(paths: Sequence[str | os.PathLike[str]]) -> None:
+    """Fail fast when none of ``paths`` exists: a typo must not load a model or create a
+    collection. (Some missing among others are reported in the summary instead.)"""
+    if paths and not any(os.path.exists(os.path.expanduser(os.fspath(p))) for p in paths):
+        names = ", ".join(readable(os.path.abspath(os.path.expanduser(os.fspath(p))))
+                          for p in paths)
+        raise NotFound(f"not found: {names}")
 
 
 def _load_embedder(settings: CorpusSettings) -> Embedder:
@@ -411,9 +496,12 @@ def _load_embedder(settings: CorpusSettings) -> Embedder:
 
 def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.PathLike[str]],
                *, prune: bool = False, embedder: Embedder | None = None,
-               progress: bool = True) -> IndexReport:
-    """The indexing run against an open store (tests and benchmarks pass their own)."""
+               progress: bool = True, engine: Engine | None = None) -> IndexReport:
+    """The indexing run against an open store (tests and benchmarks pass their own).
+
+    ``engine`` replaces the local embed step (``indexer.distributed.RayEngine``)."""
     t0 = time.monotonic()
+    check_paths(paths)
     if embedder is None and store.spec() is None:
         # A new collection records its model for good: load the model first, so a run
         # without weights leaves no collection behind that would refuse the checkpoint or
@@ -432,8 +520,15 @@ def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.
         record_roots(store, found.roots)
 
     catalog = Catalog.load(store)
+
+    def refused(files: list[str], why: str, new: bool) -> None:
+        report.indexed -= new  # an embedded item that did not make it
+        for p in files:
+            report.fail(p, STORE_REFUSED)
+
+    catalog.on_refused = refused
     bad_doc = store.get_document(ROOTS_NAMESPACE, FAILURES_KEY)
-    bad_before: dict[str, Record] = dict(bad_doc.body.get("files", {})) if bad_doc else {}
+    bad_before = _failures(bad_doc.body) if bad_doc else {}
     todo: list[FileStat] = []
     for stat in found.files.values():
         matching = [i for i in catalog.claims(stat.path)
@@ -449,7 +544,9 @@ def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.
         else:
             todo.append(stat)
 
-    if todo:
+    if todo and engine is not None:
+        engine(store, catalog, settings, todo, report, progress)
+    elif todo:
         if embedder is None:
             embedder = _load_embedder(settings)
             if embedder.spec() != spec:
@@ -474,6 +571,40 @@ def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.
     report.items = store.count()
     report.seconds = time.monotonic() - t0
     return report
+
+
+def take_result(catalog: Catalog, report: IndexReport, res: Result) -> Decoded | None:
+    """Plan the writes for one read file; returns it when its new content needs a vector.
+
+    Shared by every embed step (local threads, Ray workers), so each path counts and
+    claims the same way.
+    """
+    had_claim = bool(catalog.claims(res.stat.path))
+    if isinstance(res, Failed):
+        report.fail(res.stat.path, res.reason.value)
+        if res.reason in CONTENT_FAILURES:  # the old bytes are not there any more
+            catalog.release(res.stat.path)
+            report.bad_files[res.stat.path] = {**res.stat.record(), "reason": res.reason.value}
+        return None
+    if res.item_id in catalog:
+        # Items are only deleted in finish(), so every Seen id lands here; so does new
+        # content a parallel reader decoded twice (copies read at the same time).
+        if res.stat.path in catalog.items[res.item_id].want:
+            report.unchanged += 1  # touched, same bytes: just a new mtime
+        else:
+            report.duplicates += 1
+        catalog.claim(res.item_id, res.stat)
+        return None
+    assert isinstance(res, Decoded)
+    catalog.create(res.item_id, res.stat, res.width, res.height)
+    report.indexed += 1
+    report.changed += had_claim
+    return res
+
+
+# The embed step of a run, swappable (indexer.distributed): reads ``todo``, feeds each
+# result to ``take_result`` and writes the catalog with the vectors of new content.
+Engine = Callable[[Store, Catalog, CorpusSettings, Sequence[FileStat], IndexReport, bool], None]
 
 
 def _embed_all(
@@ -509,26 +640,9 @@ def _embed_all(
         # warning for each. Set here, once, before the decoder threads start.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         for res in _ordered(pool, reader, todo, ahead):
-            had_claim = bool(catalog.claims(res.stat.path))
-            if isinstance(res, Failed):
-                report.fail(res.stat.path, res.reason.value)
-                if res.reason in CONTENT_FAILURES:  # the old bytes are not there any more
-                    catalog.release(res.stat.path)
-                    report.bad_files[res.stat.path] = {
-                        **res.stat.record(), "reason": res.reason.value}
-            elif res.item_id in catalog:
-                # Items are only deleted in finish(), so every Seen id lands here.
-                if res.stat.path in catalog.items[res.item_id].want:
-                    report.unchanged += 1  # touched, same bytes: just a new mtime
-                else:
-                    report.duplicates += 1
-                catalog.claim(res.item_id, res.stat)
-            else:
-                assert isinstance(res, Decoded)
-                catalog.create(res.item_id, res.stat, res.width, res.height)
-                batch.append(res)
-                report.indexed += 1
-                report.changed += had_claim
+            new = take_result(catalog, report, res)
+            if new is not None:
+                batch.append(new)
             if len(batch) >= settings.batch_size or len(catalog.dirty) >= MAX_PENDING_UPDATES:
                 flush()
             bar.update()

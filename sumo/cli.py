@@ -28,8 +28,13 @@ COMMAND_MODULES = (
 
 
 def common_options() -> argparse.ArgumentParser:
-    """Options every command takes; values default to SUMO_* settings."""
-    p = argparse.ArgumentParser(add_help=False)
+    """Options every command takes; values default to SUMO_* settings.
+
+    They are accepted before the command too (``sumo --qdrant-url URL index ...``). Their
+    defaults are suppressed so that a sub-command's parser, which runs second, does not
+    overwrite a value given before the command; ``run`` fills in the ones never given.
+    """
+    p = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     g = p.add_argument_group("store")
     g.add_argument("--data", metavar="DIR", help="embedded store folder (SUMO_DATA, ./sumo-data)")
     g.add_argument("--qdrant-url", metavar="URL", help="Qdrant server or cluster (SUMO_QDRANT_URL)")
@@ -60,11 +65,12 @@ def settings_from(args: argparse.Namespace):  # -> recommender.settings.Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
+    parents = [common_options()]
     parser = argparse.ArgumentParser(
-        prog="sumo", description="SUMO: learn what one person wants to see from dwell time alone."
+        prog="sumo", description="SUMO: learn what one person wants to see from dwell time alone.",
+        parents=parents,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    parents = [common_options()]
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub, parents)
     return parser
@@ -73,11 +79,23 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the command. Errors propagate; ``main`` reports them."""
     args = build_parser().parse_args(argv)
+    for action in common_options()._actions:  # options given neither before nor after
+        if not hasattr(args, action.dest):
+            setattr(args, action.dest, False if action.nargs == 0 else None)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_quiet_open_clip)
     return int(args.func(args, settings_from(args)))
+
+
+def _quiet_open_clip(record: logging.LogRecord) -> bool:
+    """Drop open_clip's INFO chatter ("Parsing tokenizer identifier", "Loaded ... model
+    config"), which it logs on the root logger on every model load; warnings still show."""
+    return not (record.levelno < logging.WARNING and "open_clip" in record.pathname)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

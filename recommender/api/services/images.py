@@ -1,7 +1,8 @@
 """Resized item images, from indexed folders only, kept in a small in-memory LRU.
 
 The endpoint takes an item id, never a path: the file comes from the item's payload
-(``paths``, written by ``sumo index``), and is served only if, after resolving symlinks, it
+(``files``/``paths``, written by ``sumo index``; names that are not UTF-8 are read
+from their exact bytes, see ``indexer.paths``), and is served only if, after resolving symlinks, it
 lies under one of the indexed roots (document ``("corpus", "roots")``). A payload path or a
 symlink pointing elsewhere is refused, so the API can never be turned into a file reader.
 
@@ -24,6 +25,7 @@ from pathlib import Path
 from PIL import Image
 
 from indexer.errors import NotFound, SumoError
+from indexer.paths import item_paths, unpack_roots
 from indexer.store.base import Store
 from recommender.api.schemas import ImageFormat
 
@@ -88,8 +90,8 @@ class ImageService:
         if not items:
             raise NotFound(f"no item {item_id!r}")
         roots = self.roots()
-        for raw in items[0].payload.get("paths") or []:
-            candidate = Path(str(raw))
+        for raw in item_paths(items[0].payload):
+            candidate = Path(raw)
             if not candidate.is_absolute():
                 continue  # relative paths would resolve against our working directory
             try:
@@ -105,11 +107,11 @@ class ImageService:
         if time.monotonic() - loaded_at < ROOTS_TTL_S:
             return roots
         doc = self.store.get_document("corpus", "roots")
-        raw = doc.body.get("roots", []) if doc is not None else []
+        raw = unpack_roots(doc.body) if doc is not None else []
         roots = []
         for r in raw:
             try:
-                roots.append(Path(str(r)).resolve(strict=True))
+                roots.append(Path(r).resolve(strict=True))
             except (OSError, RuntimeError):
                 continue  # an indexed folder that is gone serves nothing
         self._roots = (time.monotonic(), roots)
