@@ -5,15 +5,15 @@ of thousands; as a list of 32-hex ids that is ~700 KB per user at 20,000, rewrit
 every request. Here the most recent ``RECENT`` ids are kept exactly (they are what the
 store's queries exclude with an id filter; 32-hex ids, the indexer's content hashes, are
 stored as 16 bytes each), and older ones are folded, ``FOLD`` at a time, into a sorted
-set of short fingerprints of their ids (``fingerprint_bits``: 25 bits up to 8,192 ids,
+set of short fingerprints of their ids (``fingerprint_bits``: 25 bits up to 4,096 ids,
 one bit less each time the count doubles), stored as an Elias-Fano code of about
-``bits - log2(n) + 2`` bits per id: ~36 KB of base64 at 20,000 ids.
+``bits - log2(n) + 2`` bits per id: ~32 KB of base64 at 20,000 ids.
 
 Fingerprints never forget: a seen item is never shown again (no false repeats). Two ids
 can share a fingerprint, so an unseen item whose fingerprint matches an older seen one is
 wrongly treated as seen and never shown: each unseen item has probability
-``n_old / 2^bits`` of that, between 1/4,096 and 1/1,024 once more than 8,192 ids are
-folded (2.3e-3 at 20,000 seen; ``benchmarks/bench_user_state.py`` measures it).
+``n_old / 2^bits`` of that: under 1/8,192 up to 4,096 folded ids, then between 1/4,096
+and 1/128 (4.7e-3 at 20,000 seen; ``benchmarks/bench_user_state.py`` measures it).
 
 Queries exclude the exact part; the store wrapper in ``recommender.exclusion`` drops
 candidates that hit the fingerprints and asks again for more when too few are left.
@@ -33,18 +33,18 @@ from numpy.typing import NDArray
 
 from recommender.errors import BadState
 
-RECENT = 256  # most recent seen ids kept exactly (the store's id filter excludes these)
+RECENT = 128  # most recent seen ids kept exactly (the store's id filter excludes these)
 FOLD = 64  # ids moved into the fingerprints at a time (so they are re-encoded rarely)
-MAX_BITS = 25  # fingerprint width up to 8,192 folded ids
+MAX_BITS = 25  # fingerprint width up to 4,096 folded ids
 _HEADER = struct.Struct("<IBB")  # count, fingerprint bits, low bits per value
 U32 = NDArray[np.uint32]
 _EMPTY: U32 = np.zeros(0, np.uint32)
 
 
 def fingerprint_bits(n: int) -> int:
-    """Fingerprint width for ``n`` ids: one bit less each time ``n`` doubles past 8,192,
-    which keeps the code near 11 bits per id and the false-hide rate under 1/1,024."""
-    return MAX_BITS - max(0, (n - 1) >> 13).bit_length()
+    """Fingerprint width for ``n`` ids: one bit less each time ``n`` doubles past 4,096,
+    which keeps the code near 10 bits per id and the false-hide rate under 1/128."""
+    return MAX_BITS - max(0, (n - 1) >> 12).bit_length()
 
 
 def fingerprint(item_id: str, bits: int) -> int:
