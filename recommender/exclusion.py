@@ -3,9 +3,11 @@
 A store query excludes ids with an id filter, which needs the ids themselves; a user's
 older seen items are only fingerprints (``recommender.seen``). So a query excludes the
 exact part in the store and the wrapper here drops candidates that hit the fingerprints,
-asking for more (``OVERFETCH`` extra, then four times as many each round) until enough
-are left or the store has no more. Users with no folded ids (fewer than ``seen.RECENT``
-seen) pay nothing: their queries go to the store unchanged.
+asking for more (``OVERFETCH`` extra first, then as many as the share of survivors says
+are needed) until enough are left or the store has no more. Vectors, when asked for, are
+fetched for the survivors only (a round of thousands of candidates would otherwise carry
+thousands of vectors). Users with no folded ids (fewer than ``RECENT + FOLD`` seen) pay
+nothing: their queries go to the store unchanged.
 """
 
 from __future__ import annotations
@@ -83,7 +85,20 @@ def _post_filtered(run: Callable[[int], list[Hit]], limit: int, check: Exclusion
         kept = [h for h in hits if h.id not in check]
         if len(kept) >= limit or len(hits) < fetch or fetch >= MAX_FETCH:
             return kept[:limit]
-        fetch = min(fetch * 4, MAX_FETCH)
+        fetch = _next_fetch(fetch, len(kept), limit)
+
+
+def _next_fetch(fetch: int, kept: int, limit: int) -> int:
+    """Enough candidates for ``limit`` survivors at the share that survived ``fetch``
+    (with a margin), at least twice as many as before."""
+    need = int(limit * fetch / max(kept, 1) * 1.5) + OVERFETCH
+    return min(max(need, 2 * fetch), MAX_FETCH)
+
+
+def _with_vectors(store: Store, hits: list[Hit]) -> list[Hit]:
+    """``hits`` with their vectors, fetched in one call."""
+    found = {it.id: it.vector for it in store.retrieve([h.id for h in hits], with_vectors=True)}
+    return [Hit(h.id, h.score, h.payload, found.get(h.id)) for h in hits]
 
 
 class SeenFilteringStore(Store):
@@ -99,9 +114,13 @@ class SeenFilteringStore(Store):
         with_payload: bool = False, with_vectors: bool = False,
     ) -> list[Hit]:
         exact, check = _split(exclude)
-        return _post_filtered(
-            lambda n: self.inner.search(vector, n, exclude=exact, with_payload=with_payload,
-                                        with_vectors=with_vectors), limit, check)
+        if check is None:
+            return self.inner.search(vector, limit, exclude=exact, with_payload=with_payload,
+                                     with_vectors=with_vectors)
+        hits = _post_filtered(
+            lambda n: self.inner.search(vector, n, exclude=exact, with_payload=with_payload),
+            limit, check)
+        return _with_vectors(self.inner, hits) if with_vectors else hits
 
     def search_many(
         self, vectors: Sequence[Vector], limit: int, *, exclude: Collection[str] = (),
@@ -114,12 +133,15 @@ class SeenFilteringStore(Store):
         # One batched round with some extra; the few queries left short go one by one.
         fetch = limit + OVERFETCH
         out = []
-        for v, hits in zip(vectors, self.inner.search_many(
-                vectors, fetch, exclude=exact, with_vectors=with_vectors), strict=True):
+        for v, hits in zip(vectors, self.inner.search_many(vectors, fetch, exclude=exact),
+                           strict=True):
             kept = [h for h in hits if h.id not in check]
             if len(kept) < limit and len(hits) >= fetch:
-                kept = self.search(v, limit, exclude=exclude, with_vectors=with_vectors)
+                kept = self.search(v, limit, exclude=exclude)
             out.append(kept[:limit])
+        if with_vectors:
+            found = {h.id: h for h in _with_vectors(self.inner, [h for r in out for h in r])}
+            out = [[found[h.id] for h in r] for r in out]
         return out
 
     def search_mmr(

@@ -129,6 +129,9 @@ def test_queries_exclude_fingerprinted_items_like_exact_ids(store: Store,
     many = filtered.search_many(list(q), 5, exclude=excluding(exclusion, ["x"]))
     assert [[h.id for h in r] for r in many] == [
         [h.id for h in r] for r in store.search_many(list(q), 5, exclude=everything)]
+    with_vectors = filtered.search_many(list(q), 4, exclude=exclusion, with_vectors=True)
+    assert all(np.allclose(h.vector, corpus.vectors[corpus.index(h.id)], atol=1e-5)
+               for r in with_vectors for h in r)
     mmr = filtered.search_mmr(q[0], 5, diversity=0.3, candidates=40, exclude=exclusion)
     assert len(mmr) == 5 and not any(h.id in seen for h in mmr)
     sample = filtered.sample(100, exclude=exclusion, seed=1)
