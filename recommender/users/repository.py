@@ -82,7 +82,10 @@ class UserRecord:
             log.warning("user document %r: %s; forgotten", doc.key, exc)
             raw = []
         ids = deque(raw, maxlen=EVENT_MEMORY)
-        return cls(UserState.from_dict(record["state"]), doc.version, ids)
+        state = record.get("state")
+        if not isinstance(state, dict):
+            raise BadState(f"user document {doc.key!r} holds no state")
+        return cls(UserState.from_dict(state), doc.version, ids)
 
     def body(self) -> dict[str, Any]:
         return document.pack(self.state, list(self.event_ids))
