@@ -16,6 +16,10 @@ users) and the storage bounds in docs/store.md.
    shard, flushed), posts/s and recommendations/s (one thread), and the false-hide rate of
    the seen fingerprints (the share of 100,000 never-seen ids that test as seen).
 
+3. ``--burst S``: one user posting from 8 threads for S seconds on a 20,000-item store
+   (in-process, through ``UserRepository``): the documents folder's largest size during
+   the burst and its size after a clean close, and posts/s in the first and last fifth.
+
 Run it with the checkout first on the path (``python benchmarks/x.py`` alone puts
 ``benchmarks/`` there, and an installed copy of the package would be measured):
 
@@ -40,6 +44,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from indexer.errors import ConflictError
 from indexer.store.edge import DOCUMENTS_DIR, EdgeStore
 from recommender.engine import Engine, Observation
 from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
@@ -152,6 +157,57 @@ def seen_growth(levels: list[int], users: int, posts: int) -> None:
             shutil.rmtree(folder)
 
 
+def burst(seconds: float, threads: int = 8, items: int = 20_000) -> None:
+    import threading
+
+    corpus = hex_corpus(items)
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        docs = folder / "sumo_items" / DOCUMENTS_DIR
+        peak = 0
+        stamps: list[float] = []
+        with EdgeStore(folder) as store:
+            load_corpus(store, corpus)
+            engine = Engine(store, seed=0)
+            engine.recommend(engine.new_state("warm"), 1)  # builds the region map
+            repo = UserRepository(store, engine)
+            order = iter(rng.permutation(items).tolist())
+            dwell = rng.lognormal(7, 1, items).tolist()
+            lock = threading.Lock()
+            start = time.perf_counter()
+            deadline = start + seconds
+
+            def post() -> None:
+                while time.perf_counter() < deadline:
+                    with lock:
+                        k = next(order, None)
+                    if k is None:
+                        return
+                    try:
+                        repo.feedback("heavy", [Event(corpus.ids[k], dwell[k], f"e{k}")])
+                    except ConflictError:  # lost 64 races in a row: the client would retry
+                        continue
+                    stamps.append(time.perf_counter() - start)
+
+            workers = [threading.Thread(target=post) for _ in range(threads)]
+            for w in workers:
+                w.start()
+            while any(w.is_alive() for w in workers):
+                peak = max(peak, disk(docs))
+                time.sleep(0.5)
+            record = repo.load("heavy")
+            seen = len(record.state.seen) if record else 0
+        closed = disk(docs)
+    fifth = seconds / 5
+    first = sum(t < fifth for t in stamps) / fifth
+    last = sum(t >= seconds - fifth for t in stamps) / fifth
+    print(f"\nburst: one user, {threads} threads, {seconds:.0f} s, {items} items: "
+          f"{len(stamps)} posts, {seen} seen; posts/s {first:.0f} in the first fifth, "
+          f"{last:.0f} in the last; documents folder at most {peak / 1e6:.0f} MB, "
+          f"{closed / 1e6:.0f} MB after a clean close")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--items", type=int, default=5000)
@@ -160,7 +216,11 @@ def main() -> None:
                     help="seen counts for the growth table ('' to skip it)")
     ap.add_argument("--users", type=int, default=16, help="users per seen count")
     ap.add_argument("--posts", type=int, default=20, help="posts (and recommendations) per user")
+    ap.add_argument("--burst", type=float, default=0.0,
+                    help="seconds of one user posting from 8 threads (0: skip)")
     args = ap.parse_args()
+    if args.burst:
+        burst(args.burst)
 
     corpus = make_corpus(args.items, dim=512, clusters=50, seed=0)
     user = make_users("multi", corpus, 1, seed=0)[0]
