@@ -24,6 +24,7 @@ from indexer.store.base import Store
 from indexer.store.edge import EdgeStore
 from recommender.gaps.demand import DemandOptions, read_demand
 from recommender.gaps.report import GapOptions, build_report
+from recommender.seen import SeenSet
 from recommender.sim.corpus import load_corpus, make_corpus
 from recommender.state import UserState
 from recommender.users.document import NAMESPACE, pack
@@ -78,7 +79,7 @@ def main() -> None:
         st = UserState(f"u{i}", "sumo", target=(t / np.linalg.norm(t)).astype(np.float32),
                        events=int(rng.integers(10, 400)), engagement=float(rng.lognormal(5, 1)),
                        last_active=now - float(rng.exponential(20 * 86400)),
-                       seen=[f"x{j}" for j in range(50)])
+                       seen=SeenSet(f"x{j}" for j in range(50)))
         store.put_document(NAMESPACE, st.user_id, pack(st, []), expected_version=0)
     users_s = time.perf_counter() - t0
     print(f"scale: {args.items} items x {args.dim}-d, {args.users} users; load {load_s:.0f} s "

@@ -20,6 +20,7 @@ import numpy as np
 from indexer.store.base import Hit, Store, Vector
 from recommender.dwell import validate_dwell
 from recommender.errors import InvalidFeedback, UnknownPolicy
+from recommender.exclusion import Exclusion, SeenFilteringStore
 from recommender.policies import Policy, Scored, make_policy, policy_names
 from recommender.state import UserState, unit
 
@@ -43,8 +44,11 @@ class Engine:
     ) -> None:
         self.store = store
         self.rng = np.random.default_rng(seed)
+        # Policies query through a wrapper that also excludes the older seen items known
+        # only by fingerprint (``recommender.exclusion``).
+        self._filtered = SeenFilteringStore(store)
         self._policies: dict[str, Policy] = {
-            name: make_policy(name, store, self.rng) for name in policy_names()
+            name: make_policy(name, self._filtered, self.rng) for name in policy_names()
         }
         self._policies.update(extra_policies or {})
         if default_policy not in self._policies:
@@ -80,7 +84,7 @@ class Engine:
         limit = max(0, int(limit))
         if limit == 0:
             return []
-        seen = state.seen_set
+        seen = Exclusion(state.seen)
         out: list[Hit] = []
         taken: set[str] = set()
         for h in p.recommend(state, limit, seen):
@@ -89,8 +93,8 @@ class Engine:
                 out.append(h)
                 taken.add(h.id)
         if len(out) < limit:  # a policy may come up short (tiny corpus, strict filters)
-            for h in self.store.sample(limit - len(out), exclude=seen | taken,
-                                       seed=int(self.rng.integers(0, 2**31 - 1))):
+            for h in self._filtered.sample(limit - len(out), exclude=seen | taken,
+                                           seed=int(self.rng.integers(0, 2**31 - 1))):
                 if h.id not in seen and h.id not in taken:
                     out.append(h)
                     taken.add(h.id)

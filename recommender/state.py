@@ -3,14 +3,22 @@
 The service keeps this in the store's ``users`` namespace and rewrites it with
 compare-and-set on every feedback batch, so it must stay small: vectors travel as base64
 (float32 for the target, int8 for windowed item vectors, which are unit-norm and survive
-8-bit quantisation with cosine error far below the noise in dwell), and every list is
-bounded except ``seen``, which the no-repeat promise needs whole.
+8-bit quantisation with cosine error far below the noise in dwell), every list is bounded,
+and ``seen`` keeps recent ids exactly and older ones as fingerprints
+(``recommender.seen``): ~45 KB at 20,000 seen items.
+
+Reading is forgiving: a state written by an older version (format 1: ``seen`` as a list) is
+migrated, and a field holding a value no version should have stored (a ``last_active`` in
+milliseconds, a vector that does not decode) is repaired or dropped with a warning in the
+log, so one bad value never makes a user unreadable.
 """
 
 from __future__ import annotations
 
 import binascii
 import json
+import logging
+import math
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -21,8 +29,15 @@ import numpy as np
 from indexer.store.base import Vector
 from recommender.dwell import DwellStats
 from recommender.errors import BadState
+from recommender.seen import SeenSet
 
-FORMAT = 1
+FORMAT = 2  # 2: seen as recent ids + fingerprints; 1: seen as one list of ids
+LEGACY_FORMATS = (1,)
+# Unix seconds a ``last_active`` may hold: up to the year 3000 (a value in milliseconds,
+# ~1.7e12, is far above; datetime cannot even show the year 33658 it would mean).
+MAX_UNIX_S = 32_503_680_000.0
+
+log = logging.getLogger("sumo.state")
 
 _F4, _F2, _I8 = np.dtype("<f4"), np.dtype("<f2"), np.dtype(np.int8)
 K = TypeVar("K", bound=Hashable)
@@ -149,28 +164,17 @@ class UserState:
     events: int = 0  # distinct feedback events applied
     engagement: float = 0.0  # total dwell seconds (capped per event)
     last_active: float = 0.0  # unix seconds of the last feedback
-    seen: list[str] = field(default_factory=list)
+    seen: SeenSet = field(default_factory=SeenSet)
     dwell: DwellStats = field(default_factory=DwellStats)
     # Policy-specific, JSON-safe fields owned by ``policy`` (moments, window, ...). A user
     # moved to another policy starts that policy's part afresh from the shared fields.
     data: dict[str, Any] = field(default_factory=dict)
-    _seen_set: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self._seen_set = set(self.seen)
 
     def is_seen(self, item_id: str) -> bool:
-        return item_id in self._seen_set
-
-    @property
-    def seen_set(self) -> frozenset[str]:
-        return frozenset(self._seen_set)
+        return item_id in self.seen
 
     def mark_seen(self, item_ids: list[str] | tuple[str, ...]) -> None:
-        for i in item_ids:
-            if i not in self._seen_set:
-                self._seen_set.add(i)
-                self.seen.append(i)
+        self.seen.add(item_ids)
 
     # --- serialisation -------------------------------------------------------------------
     def to_dict(self, *, with_seen: bool = True) -> dict[str, Any]:
@@ -186,29 +190,91 @@ class UserState:
             "data": self.data,
         }
         if with_seen:
-            d["seen"] = list(self.seen)
+            d["seen"] = self.seen.to_dict()
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> UserState:
-        if d.get("format") != FORMAT:
-            raise BadState(f"user state format {d.get('format')!r} is not {FORMAT}")
+        fmt = d.get("format")
+        if fmt != FORMAT and fmt not in LEGACY_FORMATS:
+            raise BadState(f"user state format {fmt!r} is not {FORMAT}")
         try:
-            target = None if d.get("target") is None else decode_f32(d["target"])
-            return cls(
-                user_id=str(d["user_id"]),
-                policy=str(d["policy"]),
-                target=target,
-                events=int(d.get("events", 0)),
-                engagement=float(d.get("engagement", 0.0)),
-                last_active=float(d.get("last_active", 0.0)),
-                seen=[str(s) for s in d.get("seen", [])],
-                dwell=DwellStats.from_dict(d.get("dwell", {})),
-                data=dict(d.get("data", {})),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BadState(f"user state could not be decoded: {exc}") from exc
+            user_id, policy = str(d["user_id"]), str(d["policy"])
+        except KeyError as exc:
+            raise BadState(f"user state has no {exc}") from exc
+        fix = _Repair(user_id)
+        seen_raw = d.get("seen")
+        if fmt in LEGACY_FORMATS or isinstance(seen_raw, list):
+            seen = fix(lambda: SeenSet.from_list(str(s) for s in seen_raw or []),
+                       "seen", SeenSet)
+        else:
+            seen = fix(lambda: SeenSet.from_dict(dict(seen_raw or {})), "seen", SeenSet)
+        return cls(
+            user_id=user_id,
+            policy=policy,
+            target=fix(lambda: _target(d.get("target")), "target", lambda: None),
+            events=fix(lambda: _count(d.get("events", 0)), "events", lambda: 0),
+            engagement=fix(lambda: _seconds(d.get("engagement", 0.0), None), "engagement",
+                           lambda: 0.0),
+            last_active=fix(lambda: _last_active(d.get("last_active", 0.0), user_id), "last_active",
+                            lambda: 0.0),
+            seen=seen,
+            dwell=fix(lambda: DwellStats.from_dict(dict(d.get("dwell") or {})), "dwell",
+                      DwellStats),
+            data=fix(lambda: dict(d.get("data") or {}), "data", dict),
+        )
 
     def size_bytes(self) -> int:
-        """Serialised JSON size without the seen list (the bounded part of the state)."""
+        """Serialised JSON size without the seen set (the policies' own part of the state)."""
         return len(json.dumps(self.to_dict(with_seen=False), separators=(",", ":")))
+
+
+T = TypeVar("T")
+
+
+class _Repair:
+    """Decode one field of a stored state; on a bad value log it and use a default."""
+
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+
+    def __call__(self, decode: Callable[[], T], name: str, default: Callable[[], T]) -> T:
+        try:
+            return decode()
+        except (BadState, KeyError, TypeError, ValueError, OverflowError) as exc:
+            log.warning("user %r: stored %s is invalid (%s); reset", self.user_id, name, exc)
+            return default()
+
+
+def _target(v: Any) -> Vector | None:
+    if v is None:
+        return None
+    a = decode_f32(v)
+    if a.size == 0 or not np.all(np.isfinite(a)):
+        raise ValueError("not a finite vector")
+    return a
+
+
+def _count(v: Any) -> int:
+    n = int(v)
+    if n < 0:
+        raise ValueError(f"negative count {n}")
+    return n
+
+
+def _seconds(v: Any, top: float | None) -> float:
+    x = float(v)
+    if not math.isfinite(x) or x < 0 or (top is not None and x > top):
+        raise ValueError(f"{x!r} is not a valid number of seconds")
+    return x
+
+
+def _last_active(v: Any, user_id: str) -> float:
+    """Unix seconds; a stored value in milliseconds (an old version took a client's ``ts``
+    as given) is read as such, with a warning."""
+    x = float(v)
+    if math.isfinite(x) and MAX_UNIX_S < x <= MAX_UNIX_S * 1000:
+        log.warning("user %r: stored last_active %r looks like milliseconds; read as %r s",
+                    user_id, x, x / 1000)
+        x /= 1000
+    return _seconds(x, MAX_UNIX_S)

@@ -294,6 +294,13 @@ def wrote(payload: Mapping[str, Any] | None, version: int, nonce: str) -> bool:
 _JSON_IDENTICAL = frozenset({str, int, float, bool, type(None)})
 
 
+def body_bytes(body: Mapping[str, Any]) -> int:
+    """About how many bytes ``body`` takes as JSON (exact enough to meter writes)."""
+    if all(type(v) is str for v in body.values()):
+        return sum(len(k) + len(v) + 6 for k, v in body.items())
+    return len(json.dumps(dict(body), separators=(",", ":")))
+
+
 def json_safe(body: Mapping[str, Any]) -> dict[str, Any]:
     """Round-trip through JSON so both backends store (and return) exactly the same body.
 

@@ -17,6 +17,15 @@ Durability: Edge's write-ahead log is on, and ``update`` returns after the WAL w
 acknowledged write survives SIGKILL of the process (it is replayed on the next open);
 ``flush()`` makes segments durable against power loss too, and ``close()`` flushes.
 Edge builds its HNSW index only in ``optimize()``: call it after bulk loads.
+
+Space: every document write appends the whole body to the write-ahead log and to the
+payload storage, and Edge reuses neither until a flush (the log is truncated, freed payload
+blocks become reusable). So the writer that brings the document bodies written since the
+last flush to ``FLUSH_BYTES`` flushes the documents shard (~50 ms, once per 32 MB): the
+space old versions hold stays bounded by that however fast one user writes, instead of
+growing with the writes between the service's timed flushes. Each flush of the documents shard is
+followed by Edge's optimizer, set to vacuum a segment once ``VACUUM_DELETED`` of its points
+are deleted (deleted users), which rewrites the live documents into a fresh segment.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import contextlib
 import fcntl
 import functools
 import json
+import logging
 import os
 import threading
 import uuid
@@ -51,6 +61,8 @@ from indexer.store.base import (
     point_id,
 )
 
+log = logging.getLogger("sumo.store")
+
 SPEC_FILE = "spec.json"
 ITEMS_DIR = "items"
 DOCUMENTS_DIR = "documents"
@@ -60,6 +72,12 @@ HNSW_EF_SEARCH = 256
 _SEARCH_PARAMS = qe.SearchParams(hnsw_ef=HNSW_EF_SEARCH)
 _DOC_SPARSE = "none"  # the documents shard needs some vector config; it stores none
 PREWARM_BYTES = 256 << 20  # of user documents read back into the page cache by warm()
+FLUSH_BYTES = 32 << 20  # of document bodies written between flushes of the documents shard
+VACUUM_DELETED = 0.2  # fraction of deleted documents in a segment that makes it compacted
+_DOC_OPTIMIZERS = qe.EdgeOptimizersConfig(
+    deleted_threshold=VACUUM_DELETED,
+    vacuum_min_vector_number=0,  # Edge's default (1,000) would never compact a small store
+)
 _DOC_VERSION_ONLY = qe.PayloadSelector.Include([common.DOC_VERSION])
 
 
@@ -91,10 +109,14 @@ def _lock_folder(root: Path) -> IO[str]:
     return f
 
 
-def _open_shard(path: Path, config: qe.EdgeConfig) -> qe.EdgeShard:
+def _open_shard(
+    path: Path, config: qe.EdgeConfig, *, reconfigure: bool = False
+) -> qe.EdgeShard:
+    """Open (or create) a shard; ``reconfigure``: apply ``config`` to an existing one too
+    (settings such as the optimizers; what the data is, Edge checks for compatibility)."""
     try:
         if (path / "edge_config.json").exists():
-            return qe.EdgeShard.load(str(path))
+            return qe.EdgeShard.load(str(path), config if reconfigure else None)
         return qe.EdgeShard.create(str(path), config)
     except Exception as exc:  # Edge raises plain Exception, e.g. "Can't init WAL: WouldBlock"
         raise _unavailable(path, exc) from exc
@@ -146,6 +168,7 @@ class EdgeStore(Store):
         self._write = threading.RLock()
         self._items: qe.EdgeShard | None = None
         self._docs: qe.EdgeShard | None = None
+        self._unflushed = 0  # bytes of document bodies written since the last flush
         try:
             self._spec = self._read_spec()
             if self._spec is not None:
@@ -176,7 +199,9 @@ class EdgeStore(Store):
         path = self.root / DOCUMENTS_DIR
         fresh = not (path / "edge_config.json").exists()
         shard = _open_shard(
-            path, qe.EdgeConfig(sparse_vectors={_DOC_SPARSE: qe.EdgeSparseVectorParams()})
+            path, qe.EdgeConfig(sparse_vectors={_DOC_SPARSE: qe.EdgeSparseVectorParams()},
+                                optimizers=_DOC_OPTIMIZERS),
+            reconfigure=True,
         )
         if fresh:
             shard.update(qe.UpdateOperation.create_field_index(
@@ -213,12 +238,22 @@ class EdgeStore(Store):
 
     def flush(self) -> None:
         with self._write:
-            for shard in (self._items, self._docs):
-                if shard is not None:
-                    shard.flush()
+            if self._items is not None:
+                self._items.flush()
+            self._flush_documents()
+
+    def _flush_documents(self) -> None:
+        """Flush the documents shard and compact it if deletions made that due (callers
+        hold ``self._write``). Optimizing costs microseconds when nothing is due."""
+        if self._docs is not None:
+            self._docs.flush()
+            self._unflushed = 0
+            self._docs.optimize()
 
     def close(self) -> None:
         with self._write:
+            with contextlib.suppress(Exception):
+                self._flush_documents()  # a clean stop leaves no space to reclaim
             for shard in (self._items, self._docs):
                 if shard is not None:
                     with contextlib.suppress(Exception):
@@ -448,6 +483,11 @@ class EdgeStore(Store):
             version = expected_version + 1
             payload = common.plain_document_payload(namespace, key, body, version)
             shard.update(qe.UpdateOperation.upsert_points([qe.Point(pid, {}, payload)]))
+            self._unflushed += common.body_bytes(body)
+            if self._unflushed >= FLUSH_BYTES:
+                # Here, not in a background thread: a thread waiting for ``self._write``
+                # can starve behind busy writers, and the space is what must stay bounded.
+                self._flush_documents()
             return Document(key, version, body)
 
     def delete_document(self, namespace: str, key: str) -> bool:

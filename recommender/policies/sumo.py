@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from indexer.store.base import Hit, Vector
+from recommender.exclusion import excluding
 from recommender.policies.base import Policy, Scored, slerp
 from recommender.policies.evidence import LOG_REF, RegionEvidence
 from recommender.regions import regions_for
@@ -197,12 +198,12 @@ class SumoTargetPolicy(Policy):
             # neighbour. A second long dwell confirms the region; a short one was noise.
             exploit += self.store.search(best_x, 1, exclude=exclude)
         exploit += self._around(target, n_exploit - len(exploit),
-                                set(exclude) | {h.id for h in exploit}, pool=n_exploit)
+                                excluding(exclude, {h.id for h in exploit}), pool=n_exploit)
         taken = {h.id for h in exploit}
         n_explore = limit - len(exploit)
         if n_explore <= 0:
             return exploit
-        excl = set(exclude) | taken
+        excl = excluding(exclude, taken)
         pull = PULL_MIN + (PULL_MAX - PULL_MIN) * c
         spread = self.spread_items(n_explore, excl, avoid)
         queries = [slerp(x, target, pull) for _, x in spread]

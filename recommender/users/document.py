@@ -1,8 +1,9 @@
 """How a user is stored: one document per user in namespace ``users``, key = user id.
 
 Body: ``{"record": "<JSON text>"}``, the text being
-``{"state": UserState.to_dict(), "event_ids": [digest, ...]}`` (``event_ids``: digests of
-the most recent applied feedback event ids, for idempotency).
+``{"state": UserState.to_dict(), "event_ids": "<digest><digest>..."}`` (``event_ids``: the
+fixed-size digests of the most recent applied feedback event ids, for idempotency, run
+together in one string; an older version stored them as a JSON list, still read).
 
 One string rather than nested JSON because Qdrant (Edge especially) converts and stores
 payload arrays element by element: a user's seen list as a payload array made every write
@@ -25,8 +26,18 @@ RECORD_KEY = "record"
 
 
 def pack(state: UserState, event_ids: list[str]) -> dict[str, Any]:
-    record = {"state": state.to_dict(), "event_ids": event_ids}
+    record = {"state": state.to_dict(), "event_ids": "".join(event_ids)}
     return {RECORD_KEY: orjson.dumps(record).decode()}
+
+
+def unpack_event_ids(packed: Any, size: int) -> list[str]:
+    """The digests ``pack`` ran together (``size`` characters each), or an older
+    version's list of them."""
+    if isinstance(packed, str) and len(packed) % size == 0:
+        return [packed[i:i + size] for i in range(0, len(packed), size)]
+    if isinstance(packed, list) and all(isinstance(x, str) for x in packed):
+        return packed
+    raise BadState("event ids are neither a digest string nor a list of digests")
 
 
 def unpack(body: Mapping[str, Any]) -> dict[str, Any]:

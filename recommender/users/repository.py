@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import random
 import time
 from collections import deque
@@ -31,12 +32,15 @@ from indexer.errors import ConflictError, NotFound
 from indexer.store.base import Document, Hit, Store, Vector
 from recommender.dwell import validate_dwell, validate_ts
 from recommender.engine import Engine, Observation
-from recommender.errors import InvalidFeedback, UnknownPolicy
+from recommender.errors import BadState, InvalidFeedback, UnknownPolicy
 from recommender.state import UserState
 from recommender.users import document
 from recommender.users.document import NAMESPACE
 
+log = logging.getLogger("sumo.users")
+
 EVENT_MEMORY = 512  # applied event-id digests kept per user
+DIGEST_CHARS = 12  # base64 of a 9-byte digest
 MAX_ATTEMPTS = 64  # compare-and-set retries before giving up with 409
 T = TypeVar("T")
 
@@ -51,7 +55,8 @@ class FeedbackInput(Protocol):
 
 
 def event_digest(event_id: str) -> str:
-    """A short fixed-size stand-in for a client event id (72 bits: collisions are moot)."""
+    """A short fixed-size stand-in for a client event id (72 bits: collisions are moot),
+    ``DIGEST_CHARS`` characters long."""
     digest = hashlib.blake2b(event_id.encode(), digest_size=9).digest()
     return base64.urlsafe_b64encode(digest).decode()
 
@@ -70,8 +75,16 @@ class UserRecord:
     @classmethod
     def from_document(cls, doc: Document) -> UserRecord:
         record = document.unpack(doc.body)
-        ids = deque(record.get("event_ids", []), maxlen=EVENT_MEMORY)
-        return cls(UserState.from_dict(record["state"]), doc.version, ids)
+        try:
+            raw = document.unpack_event_ids(record.get("event_ids", ""), DIGEST_CHARS)
+        except BadState as exc:
+            log.warning("user document %r: %s; forgotten", doc.key, exc)
+            raw = []
+        ids = deque(raw, maxlen=EVENT_MEMORY)
+        state = record.get("state")
+        if not isinstance(state, dict):
+            raise BadState(f"user document {doc.key!r} holds no state")
+        return cls(UserState.from_dict(state), doc.version, ids)
 
     def body(self) -> dict[str, Any]:
         return document.pack(self.state, list(self.event_ids))
@@ -96,7 +109,13 @@ class UserSummary:
 
     @classmethod
     def of(cls, state: UserState) -> UserSummary:
-        last = datetime.fromtimestamp(state.last_active, UTC) if state.last_active else None
+        last = None
+        if state.last_active:
+            try:
+                last = datetime.fromtimestamp(state.last_active, UTC)
+            except (OverflowError, OSError, ValueError):  # read-time repair should prevent it
+                log.warning("user %r: last_active %r is not a date", state.user_id,
+                            state.last_active)
         return cls(state.user_id, state.events, last, state.policy, len(state.seen))
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,7 +144,17 @@ class UserRepository:
     # --- plain reads and deletes ---------------------------------------------------------
     def load(self, user_id: str) -> UserRecord | None:
         doc = self.store.get_document(NAMESPACE, user_id)
-        return None if doc is None else UserRecord.from_document(doc)
+        if doc is None:
+            return None
+        record = UserRecord.from_document(doc)
+        state = record.state
+        if state.policy not in self.engine.policy_names:
+            # A policy this deployment no longer has: the user continues on the default
+            # one, as a request naming another policy would move them.
+            log.warning("user %r: stored policy %r is unknown here; moved to %r",
+                        user_id, state.policy, self.engine.default_policy)
+            state.policy, state.data = self.engine.default_policy, {}
+        return record
 
     def summary(self, user_id: str) -> UserSummary:
         record = self.load(user_id)

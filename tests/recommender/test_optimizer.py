@@ -129,7 +129,7 @@ def test_a_batch_with_one_bad_event_applies_nothing(store, corpus) -> None:  # t
         engine.observe(state, events)
     assert [p["index"] for p in err.value.problems] == [1, 2, 3]
     assert err.value.problems[0]["item_id"] == corpus.ids[1]
-    assert state.events == 0 and state.seen == [] and state.dwell.history == []
+    assert state.events == 0 and len(state.seen) == 0 and state.dwell.history == []
     assert state.target is None and state.data == {}
 
 
@@ -168,7 +168,7 @@ def test_state_round_trips_through_json_and_stays_small(store, corpus, policy) -
     d = state.to_dict()
     back = UserState.from_dict(json.loads(json.dumps(d)))
     assert back.to_dict() == d
-    assert back.seen == state.seen and back.is_seen(state.seen[0])
+    assert back.seen == state.seen and back.is_seen(state.seen.recent[0])
     assert back.target is not None and state.target is not None
     assert np.array_equal(back.target, state.target)
     assert back.dwell.history == state.dwell.history
@@ -202,7 +202,7 @@ def test_sumo_confidence_grows_with_a_consistent_user(store, corpus) -> None:  #
     taste = corpus.centers[corpus.labels[0]]
     for _ in range(30):
         vs = [corpus.vectors[corpus.index(h.id)] for h in engine.recommend(state, 5)]
-        ids = state.seen[-5:]
+        ids = state.seen.recent[-5:]
         engine.observe(state, [Observation(i, v, float(1000 * math.exp(4 * float(v @ taste))))
                                for i, v in zip(ids, vs, strict=True)])
     assert SumoPolicy.confidence(state) > 0.5

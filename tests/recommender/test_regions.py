@@ -130,7 +130,7 @@ def _probe_case(store: EdgeStore, corpus: SyntheticCorpus, liked: int | None
     m = regions_for(store)
     assert m is not None
     top = int(np.argmax(RegionEvidence.load(state, m).posterior().probs))
-    nearest = store.search(m.centroids[top], 1, exclude=set(state.seen))[0].id
+    nearest = store.search(m.centroids[top], 1, exclude=set(state.seen.recent))[0].id
     return state, nearest
 
 

@@ -46,7 +46,7 @@ def test_50_concurrent_feedback_posts_are_all_counted(
         info = httpx.get(f"{server.url}/v1/users/{uid}").json()
     assert info["events"] == 50
     record = UserRepository(store, Engine(store)).load(uid)
-    assert record is not None and set(record.state.seen) == set(items)
+    assert record is not None and set(record.state.seen.recent) == set(items)
     assert len(record.event_ids) == 50
 
 
@@ -93,4 +93,4 @@ def test_a_lost_race_is_retried_on_the_fresh_state(store: Store, corpus: Synthet
     assert attempts == [0, 1]
     record = mine.load(uid)
     assert record is not None and record.state.events == 2
-    assert set(record.state.seen) == set(corpus.ids[:2])
+    assert set(record.state.seen.recent) == set(corpus.ids[:2])

@@ -8,9 +8,11 @@ import contextlib
 import time
 from pathlib import Path
 
+import pytest
 from api_helpers import make_settings
 from fastapi.testclient import TestClient
 
+from indexer.store import edge
 from indexer.store.edge import EdgeStore
 from recommender.api.app import create_app
 from recommender.api.maintenance import flush_periodically
@@ -41,7 +43,11 @@ class CountingEdgeStore(EdgeStore):
         super().flush()
 
 
-def test_periodic_flush_truncates_the_write_ahead_log(tmp_path: Path) -> None:
+def test_periodic_flush_truncates_the_write_ahead_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The store's own flush every FLUSH_BYTES written would truncate the log first.
+    monkeypatch.setattr(edge, "FLUSH_BYTES", 1 << 40)
     with EdgeStore(tmp_path / "data") as store:
         rewrite(store, 0, 10_000)  # ~150 MB of log: several of Edge's 32 MB segments
         before = closed_wal_segments(tmp_path)

@@ -78,4 +78,4 @@ def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
     with EdgeStore(data) as store:
         doc = store.get_document(NAMESPACE, uid)
         assert doc is not None
-        assert set(state_from_document(doc).seen) == set(corpus.ids)
+        assert set(state_from_document(doc).seen.recent) == set(corpus.ids)
