@@ -18,8 +18,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import random
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from indexer.errors import ConflictError, NotFound
+from indexer.errors import NotFound
 from indexer.store.base import Document, Hit, Store, Vector
 from recommender.dwell import validate_dwell, validate_ts
 from recommender.engine import Engine, Observation
@@ -144,8 +142,9 @@ class UserRepository:
     # --- plain reads and deletes ---------------------------------------------------------
     def load(self, user_id: str) -> UserRecord | None:
         doc = self.store.get_document(NAMESPACE, user_id)
-        if doc is None:
-            return None
+        return None if doc is None else self._record(user_id, doc)
+
+    def _record(self, user_id: str, doc: Document) -> UserRecord:
         record = UserRecord.from_document(doc)
         state = record.state
         if state.policy not in self.engine.policy_names:
@@ -175,24 +174,14 @@ class UserRepository:
         ``max_attempts``). ``change`` returns (result, dirty); a clean change (e.g. only
         duplicate events) writes nothing."""
         attempts = self.max_attempts if attempts is None else attempts
-        for attempt in range(attempts):
-            record = self.load(user_id) or UserRecord(self.engine.new_state(user_id))
+
+        def step(doc: Document | None) -> tuple[T, dict[str, Any] | None]:
+            record = (self._record(user_id, doc) if doc is not None
+                      else UserRecord(self.engine.new_state(user_id)))
             result, dirty = change(record)
-            if not dirty:
-                return result
-            try:
-                self.store.put_document(
-                    NAMESPACE, user_id, record.body(), expected_version=record.version
-                )
-                return result
-            except ConflictError:
-                if attempt + 1 < attempts:
-                    # Back off a little, randomly, so racing writers stop colliding in
-                    # lockstep.
-                    time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
-        raise ConflictError(
-            f"user {user_id!r}: lost {attempts} concurrent updates in a row; retry"
-        )
+            return result, (record.body() if dirty else None)
+
+        return self.store.update_document(NAMESPACE, user_id, step, attempts=attempts)
 
     def recommend(
         self, user_id: str, limit: int, policy: str | None, *, attempts: int | None = None
