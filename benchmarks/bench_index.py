@@ -59,6 +59,15 @@ def forward_rate(emb: Embedder, batch: Any, seconds: float) -> float:
             return done / elapsed
 
 
+def decode_rate(emb: Embedder, paths: list[Path], draft: bool) -> float:
+    """Single-thread read + decode + resize images/s."""
+    t0 = time.perf_counter()
+    for p in paths:
+        image, _ = decode(p.read_bytes(), draft_size=emb.image_size if draft else None)
+        emb.prepare(image)
+    return len(paths) / (time.perf_counter() - t0)
+
+
 def decode_only(emb: Embedder, folder: Path, workers: int, nice: int, batch: int) -> float:
     """Images/s of the indexer's reader pool alone over the folder (nothing known)."""
     todo = list(scan([folder]).files.values())

@@ -446,10 +446,14 @@ def decode_in_processes(settings: CorpusSettings, device: str) -> bool:
 
 def _decoder_pool(processes: bool, workers: int, nice: int, reader: Reader) -> Executor:
     if processes:
-        # spawn: forking a process that holds torch's thread pools or a CUDA context is
-        # unsafe. Each process gets the reader once, then only file names travel.
+        # fork where there is one (as torch's DataLoader does): a spawned process would
+        # import torch again to unpickle the preprocessing, seconds per process. Forked
+        # decoders use no torch op and no CUDA, so the parent's thread pools and GPU
+        # context, which a fork does not carry over, are never touched. Each process gets
+        # the reader once; then only file names and results travel.
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         return ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"),
+            workers, mp_context=multiprocessing.get_context(method),
             initializer=_start_decoder_process, initargs=(reader, nice),
         )
     return ThreadPoolExecutor(workers, "sumo-decode", initializer=_lower_priority(nice))
@@ -589,6 +593,8 @@ def _embed_all(
         # Oversized images are refused explicitly (images.decode); don't print Pillow's
         # warning for each. Set here, once, before the decoder threads start.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        # Python 3.12+ warns about any fork in a process with threads; see _decoder_pool.
+        warnings.filterwarnings("ignore", ".*fork.*", DeprecationWarning)
         for res in _ordered(pool, read, todo, ahead):
             had_claim = bool(catalog.claims(res.stat.path))
             if isinstance(res, Failed):

@@ -47,7 +47,6 @@ class Progress:
         self._bar = None
         if enabled and total > 0 and (tty if tty is not None else stream.isatty()):
             from tqdm import tqdm
-
             from tqdm.contrib.logging import logging_redirect_tqdm
 
             self.start = time.monotonic()

@@ -5,9 +5,9 @@ weights (cached on disk, keyed by both), quantized, and checked at every load ag
 torch model on a few inputs: below ``MIN_COSINE`` the indexer keeps torch and says so. The
 text tower always stays torch (queries are single texts; the model is loaded anyway).
 
-Which engine ``auto`` picks is a rule from measurements (docs/indexing.md, "CPU engines"):
-ONNX Runtime with int8 MatMul/Gemm was the fastest on every CPU measured (1.8x torch on
-AVX2, 5x with AVX-512 VNNI) at cosine 0.9996 to torch fp32.
+Which engine ``auto`` picks is a rule from ``research/cpu_engines.py``'s measurements
+(docs/indexing.md, "Engines"): ONNX Runtime with int8 MatMul/Gemm was the fastest engine,
+at cosine 0.9996 to torch fp32.
 """
 
 from __future__ import annotations
@@ -37,13 +37,15 @@ RECIPE_VERSION = 1
 OPSET = 17
 MIN_COSINE = 0.995  # an engine whose vectors are further from torch fp32 is refused
 CHECK_IMAGES = 4  # inputs compared with torch at load
-# Quantizing only the matrix products keeps cosine 0.9996 to fp32; every op type: 0.988.
+# Only the matrix products: cosine 0.9996 to fp32 (docs/indexing.md); other op types add
+# little speed for more error.
 QUANTIZED_OPS = ("MatMul", "Gemm")
 
 HAS_ONNXRUNTIME = importlib.util.find_spec("onnxruntime") is not None
 HAS_ONNX = importlib.util.find_spec("onnx") is not None
 HAS_OPENVINO = importlib.util.find_spec("openvino") is not None
-INSTALL_HINT = "pip install 'sumo[cpu-engines]'  (onnxruntime, onnx, openvino)"
+ORT_HINT = "pip install onnxruntime onnx  (dependencies of sumo)"
+INSTALL_HINT = "pip install 'sumo[openvino]'"
 
 Vectors = NDArray[np.float32]
 
@@ -220,7 +222,7 @@ def build(kind: str, visual: Any, image_size: tuple[int, int], model_name: str,
                                                    bool]:
     """(engine name, runner, whether it was exported now) for ``onnx`` or ``openvino``."""
     if not HAS_ONNX or (kind == "onnx" and not HAS_ONNXRUNTIME):
-        raise EngineUnavailable(f"engine {kind} needs onnx and onnxruntime: {INSTALL_HINT}")
+        raise EngineUnavailable(f"engine {kind} needs onnx and onnxruntime: {ORT_HINT}")
     if kind == "openvino" and not HAS_OPENVINO:
         raise EngineUnavailable(f"engine openvino needs openvino: {INSTALL_HINT}")
     folder = cache_root() / cache_key(model_name, weights_id, image_size)
