@@ -61,7 +61,7 @@ def main() -> None:
         if "avx512_bf16" in flags or "amx_bf16" in flags:
             runs["OpenVINO bf16"] = eng.openvino_model(fp32, threads, "bf16")
         runs["OpenVINO on the ORT int8 model"] = eng.openvino_model(int8, threads, "f32")
-        base = None
+        base = 0.0
         for name, fn in runs.items():
             r = rate(fn, x, args.seconds)
             base = base or r
