@@ -4,7 +4,7 @@ On the same photo-sized JPEGs, model and batch size, each into a fresh store
 (qdrant-client local mode, written from this process in both cases):
 
   (a) local: ``index_into`` with decoder threads and one model using every core;
-  (b) Ray: ``index_into(..., engine=RayEngine(workers=W))`` on a local Ray instance with
+  (b) Ray: ``index_into(..., embed_step=RayEmbedStep(workers=W))`` on a local Ray instance with
       ``--cpus`` CPUs: W actors, each with its own model and an equal share of the CPUs.
 
 (a) runs before and after (b) and is averaged, so drift in a shared machine's load shows up
@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_images import DEFAULT_DIR, ensure_images  # noqa: E402
 
-from indexer.distributed import RayEngine  # noqa: E402
+from indexer.distributed import RayEmbedStep  # noqa: E402
 from indexer.embedder import Embedder, cpu_count, load_embedder  # noqa: E402
 from indexer.ingest import Catalog, IndexReport, index_into  # noqa: E402
 from indexer.scan import FileStat  # noqa: E402
@@ -43,10 +43,10 @@ from indexer.store.server import ServerStore  # noqa: E402
 
 
 def run(settings: CorpusSettings, paths: list[Path], emb: Embedder,
-        engine: RayEngine | None) -> tuple[IndexReport, float]:
+        step: RayEmbedStep | None) -> tuple[IndexReport, float]:
     with ServerStore(":memory:") as store:
         t0 = time.perf_counter()
-        report = index_into(store, settings, paths, embedder=emb, progress=False, engine=engine)
+        report = index_into(store, settings, paths, embedder=emb, progress=False, embed_step=step)
         return report, time.perf_counter() - t0
 
 
@@ -100,20 +100,20 @@ def main() -> None:
           flush=True)
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     try:
-        engine = RayEngine(workers=args.workers)
+        step = RayEmbedStep(workers=args.workers)
         extra = ensure_images(args.dir.expanduser(), args.n + 2 * args.batch)[args.n:]
-        _, t_warm = run(settings, extra[args.batch:], emb, engine)
+        _, t_warm = run(settings, extra[args.batch:], emb, step)
         print(f"(b) Ray, warm-up run: {t_warm:.1f}s", flush=True)
-        _, t_fixed = run(settings, extra[:args.batch], emb, engine)
+        _, t_fixed = run(settings, extra[:args.batch], emb, step)
         print(f"(b) Ray, one batch ({args.batch} files): {t_fixed:.1f}s", flush=True)
-        dist, t_ray = run(settings, paths, emb, engine)
+        dist, t_ray = run(settings, paths, emb, step)
     finally:
         ray.shutdown()
     local2, t_local2 = run(settings, paths, emb, None)
     print(f"(a) local, after:  {local2.indexed / t_local2:.2f} img/s ({t_local2:.1f}s)",
           flush=True)
     assert dist.indexed == local1.indexed == local2.indexed, "the runs indexed different sets"
-    stats = engine.stats or {}
+    stats = step.stats or {}
     local = (local1.indexed / t_local1 + local2.indexed / t_local2) / 2
     e2e = dist.indexed / t_ray
     steady = dist.indexed / (t_ray - t_fixed) if t_ray > t_fixed else float("nan")

@@ -62,12 +62,12 @@ def cmd_index(args: argparse.Namespace, settings: CorpusSettings) -> int:
     from indexer.ingest import run_index  # the embedder and torch load only for this command
 
     paths = list(args.paths)
-    engine = None
+    embed_step = None
     if args.ray is not None:
         from indexer.distributed import (
             AVAILABLE,
             INSTALL_HINT,
-            RayEngine,
+            RayEmbedStep,
             RayUnavailable,
             is_address,
         )
@@ -78,10 +78,11 @@ def cmd_index(args: argparse.Namespace, settings: CorpusSettings) -> int:
         if address is not None and not is_address(address):
             # `sumo index --ray /photos`: argparse gave the first path to --ray.
             paths, address = [address, *paths], None
-        engine = RayEngine(address=address, workers=args.ray_workers)
+        embed_step = RayEmbedStep(address=address, workers=args.ray_workers)
     if not paths:
         raise UsageError("at least one PATH is required: sumo index [--ray [ADDRESS]] PATH...")
-    return int(run_index(settings, [Path(p) for p in paths], prune=args.prune, engine=engine))
+    return int(run_index(settings, [Path(p) for p in paths], prune=args.prune,
+                         embed_step=embed_step))
 
 
 def cmd_import(args: argparse.Namespace, settings: CorpusSettings) -> int:

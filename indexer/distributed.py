@@ -45,7 +45,7 @@ from indexer.ingest import (
 )
 from indexer.progress import Progress
 from indexer.scan import FileStat
-from indexer.settings import CorpusSettings
+from indexer.settings import CorpusSettings, EngineName
 from indexer.store import Store
 
 if TYPE_CHECKING:
@@ -82,8 +82,8 @@ def is_address(value: str) -> bool:
 
 
 @dataclass
-class RayEngine:
-    """The embed step of ``index_into`` on Ray (``index_into(..., engine=RayEngine(...))``).
+class RayEmbedStep:
+    """The embed step of ``index_into`` on Ray (``index_into(..., embed_step=RayEmbedStep(...))``).
 
     ``address`` as ``ray.init`` takes it: None joins the cluster running here (``RAY_ADDRESS``
     or the last ``ray start``) or starts one; ``auto`` joins it or fails; ``local`` always
@@ -150,7 +150,8 @@ class RayEngine:
             EmbedWorker,
             # Only what the model needs: no store address or key leaves this process.
             fn_constructor_kwargs={"model": settings.model, "pretrained": settings.pretrained,
-                                   "known": [known], "threads": cpus_each,
+                                   "engine": settings.engine, "known": [known],
+                                   "threads": cpus_each,
                                    "device": "cuda" if use_gpu else "cpu"},
             batch_size=batch, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=workers),
@@ -173,6 +174,7 @@ class RayEngine:
         self.stats["pipeline_s"] = time.monotonic() - t
         report.embed_seconds += self.stats["pipeline_s"]  # the whole pipeline's wall time
         bar.close()
+        report.processed, report.process_seconds = bar.done, bar.elapsed()
 
 
 def _results(out: dict[str, np.ndarray]) -> list[tuple[Result, Any]]:
@@ -197,13 +199,14 @@ def _results(out: dict[str, np.ndarray]) -> list[tuple[Result, Any]]:
 class EmbedWorker:
     """A Ray actor: one model; reads, hashes, decodes (in threads) and embeds batches."""
 
-    def __init__(self, model: str, pretrained: str, known: list[Any], threads: int,
-                 device: str) -> None:
+    def __init__(self, model: str, pretrained: str, engine: EngineName, known: list[Any],
+                 threads: int, device: str) -> None:
         import torch
 
         from indexer.embedder import load_embedder
 
-        cfg = CorpusSettings(model=model, pretrained=pretrained, device=device, qdrant_url=None)
+        cfg = CorpusSettings(model=model, pretrained=pretrained, engine=engine, device=device,
+                             qdrant_url=None)
         self.embedder: Embedder = load_embedder(cfg)
         if device == "cpu":
             torch.set_num_threads(threads)  # this actor's share, not the whole machine

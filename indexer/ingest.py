@@ -23,13 +23,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import multiprocessing
 import os
 import threading
 import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -316,8 +317,36 @@ class Reader:
             return Failed(stat, exc.reason, exc.detail)
 
 
+class KnownIds:
+    """A snapshot of the store's item ids, picklable for decoder processes. Content first
+    seen in this run is then decoded twice at most; the main loop still counts it as a
+    duplicate, since it checks the live catalog."""
+
+    def __init__(self, ids: Iterator[str]) -> None:
+        self.ids = frozenset(ids)
+
+    def __call__(self, item_id: str) -> bool:
+        return item_id in self.ids
+
+
+_process_reader: Reader | None = None  # set once in each decoder process
+
+
+def _start_decoder_process(reader: Reader, nice: int) -> None:
+    global _process_reader
+    _process_reader = reader
+    if nice > 0:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
+
+
+def _read_in_process(stat: FileStat) -> Result:
+    assert _process_reader is not None, "decoder process started without its reader"
+    return _process_reader(stat)
+
+
 def _ordered(
-    pool: ThreadPoolExecutor, fn: Callable[[FileStat], Result], todo: Sequence[FileStat],
+    pool: Executor, fn: Callable[[FileStat], Result], todo: Sequence[FileStat],
     ahead: int,
 ) -> Iterator[Result]:
     """``map`` with at most ``ahead`` files in flight, so memory stays bounded."""
@@ -351,6 +380,9 @@ class IndexReport:
     ignored: int = 0  # files whose suffix no image decoder claims
     failed: dict[str, list[str]] = field(default_factory=dict)  # reason -> paths
     failed_before: int = 0  # ... of which failed in an earlier run and did not change since
+    processed: int = 0  # files read this run (the progress bar's count) ...
+    process_seconds: float = 0.0  # ... in this long (the bar's clock): same rate as the bar
+    engine: str = ""  # what computed the image vectors (torch-fp32, onnx-int8, ...)
     bad_files: dict[str, Record] = field(default_factory=dict, repr=False)  # path -> version
     items: int = 0  # items in the collection after the run
     model: str = ""
@@ -371,11 +403,17 @@ class IndexReport:
 
 def format_report(r: IndexReport) -> str:
     """The end-of-run summary, for people."""
-    rate = f" ({r.indexed / r.seconds:.1f} img/s)" if r.indexed and r.seconds > 0 else ""
+    engine = f" ({r.engine})" if r.engine else ""
     lines = [
-        f"Indexed {len(r.roots)} folder(s) with {r.model} in {r.seconds:.1f}s: "
+        f"Indexed {len(r.roots)} folder(s) with {r.model}{engine} in {r.seconds:.1f}s: "
         f"{r.scanned} image file(s) found.",
-        f"  new or changed, embedded  {r.indexed}{rate}"
+    ]
+    if r.processed:
+        rate = r.processed / r.process_seconds if r.process_seconds > 0 else 0.0
+        lines.append(f"  read this run             {r.processed} in {r.process_seconds:.1f}s "
+                     f"({rate:.1f} img/s, as the progress bar counts)")
+    lines += [
+        f"  new or changed, embedded  {r.indexed}"
         + (f", of which {r.changed} replaced an older version" if r.changed else ""),
         f"  unchanged, skipped        {r.unchanged}",
         f"  duplicates or renames     {r.duplicates} (same bytes as an indexed file; "
@@ -463,8 +501,32 @@ def decode_workers(settings: CorpusSettings, device: str) -> int:
     return max(1, cores if device != "cpu" else cores // 2)
 
 
+def decode_in_processes(settings: CorpusSettings, device: str) -> bool:
+    """Decoder processes instead of threads: with the model on a GPU the main thread
+    launches kernels from Python and must not wait for the GIL behind the decoders; on a
+    CPU the model is the bound and threads cost no copies."""
+    if settings.decode == "auto":
+        return device != "cpu"
+    return settings.decode == "processes"
+
+
+def _decoder_pool(processes: bool, workers: int, nice: int, reader: Reader) -> Executor:
+    if processes:
+        # fork where there is one (as torch's DataLoader does): a spawned process would
+        # import torch again to unpickle the preprocessing, seconds per process. Forked
+        # decoders use no torch op and no CUDA, so the parent's thread pools and GPU
+        # context, which a fork does not carry over, are never touched. Each process gets
+        # the reader once; then only file names and results travel.
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        return ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context(method),
+            initializer=_start_decoder_process, initargs=(reader, nice),
+        )
+    return ThreadPoolExecutor(workers, "sumo-decode", initializer=_lower_priority(nice))
+
+
 def run_index(settings: CorpusSettings, paths: Sequence[str | os.PathLike[str]],
-              prune: bool = False, engine: Engine | None = None) -> int:
+              prune: bool = False, embed_step: EmbedStep | None = None) -> int:
     """Index ``paths`` into the configured store; prints the summary, returns the exit code.
 
     Raises ``StoreUnavailable``, ``CollectionMismatch`` and ``WeightsMissing`` (the CLI
@@ -472,7 +534,7 @@ def run_index(settings: CorpusSettings, paths: Sequence[str | os.PathLike[str]],
     """
     check_paths(paths)  # before the store is opened or created
     with open_store(settings) as store:
-        report = index_into(store, settings, paths, prune=prune, engine=engine)
+        report = index_into(store, settings, paths, prune=prune, embed_step=embed_step)
     print(format_report(report), flush=True)
     if report.readable == 0 and (report.failures or not report.roots):
         return 1  # nothing could be read: worth a failing exit in scripts
@@ -496,10 +558,10 @@ def _load_embedder(settings: CorpusSettings) -> Embedder:
 
 def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.PathLike[str]],
                *, prune: bool = False, embedder: Embedder | None = None,
-               progress: bool = True, engine: Engine | None = None) -> IndexReport:
+               progress: bool = True, embed_step: EmbedStep | None = None) -> IndexReport:
     """The indexing run against an open store (tests and benchmarks pass their own).
 
-    ``engine`` replaces the local embed step (``indexer.distributed.RayEngine``)."""
+    ``embed_step`` replaces the local embed step (``indexer.distributed.RayEmbedStep``)."""
     t0 = time.monotonic()
     check_paths(paths)
     if embedder is None and store.spec() is None:
@@ -510,6 +572,8 @@ def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.
     spec = embedder.spec() if embedder is not None else model_spec(settings)
     store.ensure_collection(spec)
     report = IndexReport(model=spec.model)
+    if embedder is not None:
+        report.engine = embedder.engine_name
 
     found: ScanResult = scan(paths)
     report.roots, report.missing_roots = found.roots, found.missing_roots
@@ -544,13 +608,14 @@ def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.
         else:
             todo.append(stat)
 
-    if todo and engine is not None:
-        engine(store, catalog, settings, todo, report, progress)
+    if todo and embed_step is not None:
+        embed_step(store, catalog, settings, todo, report, progress)
     elif todo:
         if embedder is None:
             embedder = _load_embedder(settings)
             if embedder.spec() != spec:
                 raise CollectionMismatch(f"model {embedder.name} is not {spec.model}")
+            report.engine = embedder.engine_name
         _embed_all(store, catalog, embedder, settings, todo, report, progress)
 
     # Prune after adding: a renamed file's item gains the new path before losing the old.
@@ -604,7 +669,9 @@ def take_result(catalog: Catalog, report: IndexReport, res: Result) -> Decoded |
 
 # The embed step of a run, swappable (indexer.distributed): reads ``todo``, feeds each
 # result to ``take_result`` and writes the catalog with the vectors of new content.
-Engine = Callable[[Store, Catalog, CorpusSettings, Sequence[FileStat], IndexReport, bool], None]
+EmbedStep = Callable[
+    [Store, Catalog, CorpusSettings, Sequence[FileStat], IndexReport, bool], None
+]
 
 
 def _embed_all(
@@ -612,8 +679,10 @@ def _embed_all(
     todo: Sequence[FileStat], report: IndexReport, show_progress: bool,
 ) -> None:
     batch: list[Decoded] = []
+    waiting = 0  # files read but not yet written: the bar counts a file once it is
 
     def flush() -> None:
+        nonlocal waiting
         vectors: dict[str, Any] = {}
         if batch:
             t = time.monotonic()
@@ -622,32 +691,47 @@ def _embed_all(
             vectors = {d.item_id: v for d, v in zip(batch, out, strict=True)}
             batch.clear()
         catalog.write(store, vectors)
+        bar.update(waiting)
+        waiting = 0
 
-    # Workers skip decoding bytes the store already has (dict lookups are thread-safe).
-    reader = Reader(embedder.prepare, embedder.image_size, catalog.__contains__)
+    processes = decode_in_processes(settings, embedder.device) and (
+        embedder.pil_prepare is not None)
+    prepare = embedder.pil_prepare if processes else embedder.prepare
+    assert prepare is not None
+    # Workers skip decoding bytes the store already has (dict lookups are thread-safe;
+    # processes get a snapshot of the ids).
+    known = KnownIds(iter(catalog.items)) if processes else catalog.__contains__
+    reader = Reader(prepare, embedder.image_size, known)
     workers = decode_workers(settings, embedder.device)
     ahead = max(2 * settings.batch_size, 4 * workers)
+    # Logged before the bar exists, so it does not land inside the bar's line.
+    log.info("indexing %d file(s) with %s on %s (%d decoder %s, batch %d)",
+             len(todo), embedder.name, embedder.engine_name, workers,
+             "process(es)" if processes else "thread(s)", settings.batch_size)
     bar = Progress(len(todo), enabled=show_progress)
-    log.info("indexing %d file(s) with %s (%d decoder thread(s), batch %d)",
-             len(todo), embedder.name, workers, settings.batch_size)
     # On a CPU the model is the bottleneck: decoders run at a lower priority and fill the
     # gaps, instead of stalling the model's threads (whose work splits evenly per op).
     nice = DECODER_NICE if embedder.device == "cpu" else 0
-    with warnings.catch_warnings(), ThreadPoolExecutor(
-        workers, "sumo-decode", initializer=_lower_priority(nice)
-    ) as pool:
+    read: Callable[[FileStat], Result] = _read_in_process if processes else reader
+    with warnings.catch_warnings(), _decoder_pool(processes, workers, nice, reader) as pool:
         # Oversized images are refused explicitly (images.decode); don't print Pillow's
         # warning for each. Set here, once, before the decoder threads start.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        for res in _ordered(pool, reader, todo, ahead):
+        # Python 3.12+ warns about any fork in a process with threads; see _decoder_pool.
+        warnings.filterwarnings("ignore", ".*fork.*", DeprecationWarning)
+        for res in _ordered(pool, read, todo, ahead):
             new = take_result(catalog, report, res)
             if new is not None:
                 batch.append(new)
+            waiting += 1
+            if not batch and not catalog.dirty:
+                bar.update(waiting)  # nothing to write for it (a failure): done now
+                waiting = 0
             if len(batch) >= settings.batch_size or len(catalog.dirty) >= MAX_PENDING_UPDATES:
                 flush()
-            bar.update()
         flush()
     bar.close()
+    report.processed, report.process_seconds = bar.done, bar.elapsed()
 
 
 def index_paths(settings: CorpusSettings, paths: Sequence[str | Path], **kwargs: Any

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -21,7 +22,12 @@ def _duration(seconds: float) -> str:
 
 
 class Progress:
-    """Counts processed files out of ``total``; rate and ETA cover this run only."""
+    """Counts processed files out of ``total``; rate and ETA cover this run only.
+
+    The bar's rate is the plain average since the start (tqdm's ``smoothing=0``), the same
+    figure as ``line()`` and the run's summary (``elapsed`` stops at ``close``). While the
+    bar is shown, log records go through ``tqdm.write`` so they never split its line.
+    """
 
     def __init__(
         self, total: int, *, desc: str = "indexing", stream: TextIO | None = None,
@@ -35,18 +41,28 @@ class Progress:
         self.start = time.monotonic()
         self._last_line = self.start
         self._last_step = 0
+        self._closed_at: float | None = None
+        self._redirect: contextlib.AbstractContextManager[None] | None = None
         stream = stream if stream is not None else sys.stderr
         self._bar = None
         if enabled and total > 0 and (tty if tty is not None else stream.isatty()):
             from tqdm import tqdm
+            from tqdm.contrib.logging import logging_redirect_tqdm
 
+            self.start = time.monotonic()
             self._bar = tqdm(
-                total=total, desc=desc, unit="img", file=stream, smoothing=0.1,
+                total=total, desc=desc, unit="img", file=stream, smoothing=0,
                 dynamic_ncols=True,
             )
+            self._redirect = logging_redirect_tqdm()
+            self._redirect.__enter__()
+
+    def elapsed(self) -> float:
+        end = self._closed_at if self._closed_at is not None else time.monotonic()
+        return end - self.start
 
     def rate(self) -> float:
-        elapsed = time.monotonic() - self.start
+        elapsed = self.elapsed()
         return self.done / elapsed if elapsed > 0 else 0.0
 
     def line(self) -> str:
@@ -70,6 +86,11 @@ class Progress:
             log.info(self.line())
 
     def close(self) -> None:
+        if self._closed_at is None:
+            self._closed_at = time.monotonic()
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        if self._redirect is not None:
+            self._redirect.__exit__(None, None, None)
+            self._redirect = None

@@ -2,9 +2,12 @@
 settings object the app and the CLI build (environment prefix ``SUMO_``)."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EngineName = Literal["torch", "onnx", "openvino", "auto"]
 
 
 class CorpusSettings(BaseSettings):
@@ -24,6 +27,11 @@ class CorpusSettings(BaseSettings):
     device: str = "auto"
     batch_size: int = 32
     workers: int = 0  # 0: pick from the machine's cores
+    # The image tower's engine on a CPU: torch, onnx (ONNX Runtime int8), openvino, or auto
+    # (measured rule, docs/indexing.md). On a GPU: torch (fp32) or auto (fp16, checked).
+    engine: EngineName = "auto"
+    # Decoders in threads or processes; auto: processes when the model is on a GPU.
+    decode: Literal["threads", "processes", "auto"] = "auto"
 
     @property
     def server(self) -> bool:

@@ -47,6 +47,8 @@ def common_options() -> argparse.ArgumentParser:
         help="open_clip pretrained tag, a local checkpoint file, or 'none' (SUMO_PRETRAINED)",
     )
     m.add_argument("--device", help="cpu, cuda, or auto (SUMO_DEVICE)")
+    m.add_argument("--engine", choices=("auto", "torch", "onnx", "openvino"),
+                   help="what runs the image tower: auto picks by CPU or GPU (SUMO_ENGINE)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -58,7 +60,7 @@ def settings_from(args: argparse.Namespace):  # -> recommender.settings.Settings
     overrides = {
         k: v
         for k in ("data", "qdrant_url", "qdrant_api_key", "collection", "model", "pretrained",
-                  "device", "host", "port")
+                  "device", "engine", "host", "port")
         if (v := getattr(args, k, None)) is not None
     }
     return Settings(**overrides)

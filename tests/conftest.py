@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +12,10 @@ import pytest
 from PIL import Image
 
 from indexer.settings import CorpusSettings
+
+# Engines exported during tests (ONNX files) go to a temporary folder, not the user's cache;
+# subprocesses (`python -m sumo`) inherit it.
+os.environ.setdefault("SUMO_ENGINE_CACHE", tempfile.mkdtemp(prefix="sumo-test-engines-"))
 
 TINY_MODEL = "sumo-tiny"  # a real open_clip architecture shipped in indexer/model_configs
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from indexer.embedder import engine as engines
 from indexer.embedder.registry import (
     SHIPPED_CONFIGS,
     ModelChoice,
@@ -71,18 +72,30 @@ class Embedder:
 
     def __init__(
         self, choice: ModelChoice, model: Any, preprocess: Callable[[Image.Image], torch.Tensor],
-        tokenizer: Callable[..., torch.Tensor], device: str,
+        tokenizer: Callable[..., torch.Tensor], device: str, engine: engines.Engine | None = None,
     ) -> None:
         self.choice = choice
         self.name = choice.name
         self.model = model
         self.preprocess = preprocess  # PIL image -> (3, H, W) normalised tensor
         self._pil_part, self._tensor_part = _split_at_to_tensor(preprocess)
+        # ``prepare`` as a picklable object without the model, for decoder processes.
+        self.pil_prepare = PilPrepare(self._pil_part) if self._pil_part is not None else None
         self.tokenizer = tokenizer
         self.device = device
+        # The image tower's runner when not torch (CPU only): ONNX Runtime or OpenVINO.
+        self.engine = engine
         size = model.visual.image_size
         self.image_size: tuple[int, int] = (size, size) if isinstance(size, int) else tuple(size)
         self.dim = int(model_config(choice.model)["embed_dim"])
+
+    @property
+    def engine_name(self) -> str:
+        """What computes image vectors: ``onnx-int8``, ``torch-fp32``, ``torch-fp16``..."""
+        if self.engine is not None:
+            return self.engine.name
+        dtype = next(self.model.visual.parameters()).dtype
+        return "torch-" + str(dtype).removeprefix("torch.").replace("float", "fp")
 
     def spec(self) -> CollectionSpec:
         return CollectionSpec(dim=self.dim, model=self.name)
@@ -90,9 +103,9 @@ class Embedder:
     def prepare(self, image: Image.Image) -> NDArray[Any]:
         """The PIL half of preprocessing (resize, crop): torch-free, so decoder threads can
         run it without spawning OpenMP teams that fight the model for the cores."""
-        if self._pil_part is None:
+        if self.pil_prepare is None:
             return self.preprocess(image).numpy()
-        return np.asarray(self._pil_part(image), dtype=np.uint8)  # (H, W, 3)
+        return self.pil_prepare(image)
 
     def batch(self, prepared: Sequence[NDArray[Any]]) -> torch.Tensor:
         """Stack ``prepare`` outputs into the model's input: exactly ``preprocess``, batched."""
@@ -147,8 +160,13 @@ class Embedder:
             x = batch.to(self.device, non_blocking=batch.is_pinned())
             if x.dtype == torch.uint8:
                 x = self.normalize(x)
-            out = self.model.encode_image(x, normalize=True)
+            if self.engine is not None:
+                return self.engine(x.numpy())
+            out = self.model.encode_image(x.to(self._tower_dtype()), normalize=True)
             return np.ascontiguousarray(out.float().cpu().numpy(), dtype=np.float32)
+
+    def _tower_dtype(self) -> torch.dtype:
+        return next(self.model.visual.parameters()).dtype
 
     def encode_prepared(self, prepared: Sequence[NDArray[Any]]) -> NDArray[np.float32]:
         """``prepare`` outputs -> (N, dim) unit vectors: what the indexer calls per batch.
@@ -176,6 +194,17 @@ class Embedder:
             tokens = self.tokenizer(list(texts)).to(self.device)
             out = self.model.encode_text(tokens, normalize=True)
             return np.ascontiguousarray(out.float().cpu().numpy(), dtype=np.float32)
+
+
+class PilPrepare:
+    """The PIL half of preprocessing (resize, crop) -> uint8 (H, W, 3): ``Embedder.prepare``
+    as a small picklable object, so decoder processes get it without the model."""
+
+    def __init__(self, transforms: Any) -> None:
+        self.transforms = transforms
+
+    def __call__(self, image: Image.Image) -> NDArray[np.uint8]:
+        return np.asarray(self.transforms(image), dtype=np.uint8)
 
 
 def _split_at_to_tensor(preprocess: Any) -> tuple[Any, Any]:
@@ -250,5 +279,69 @@ def load_embedder(settings: CorpusSettings) -> Embedder:
     model.eval()
     model.visual = reparameterize(model.visual)
     tokenizer = open_clip.get_tokenizer(choice.model)
-    log.info("loaded CLIP %s on %s (%d threads)", choice.name, device, torch.get_num_threads())
-    return Embedder(choice, model, preprocess, tokenizer, device)
+    emb = Embedder(choice, model, preprocess, tokenizer, device)
+    attach_engine(emb, settings.engine)
+    log.info("loaded CLIP %s on %s (image tower: %s, %d threads)", choice.name, device,
+             emb.engine_name, torch.get_num_threads())
+    return emb
+
+
+def weights_hash(module: Any) -> str:
+    """Content hash of a module's parameters and buffers (names, shapes, dtypes, bytes)."""
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256()
+    for name, t in module.state_dict().items():
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())
+        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    return h.hexdigest()[:16]
+
+
+def attach_engine(emb: Embedder, requested: str) -> None:
+    """Give ``emb`` the image-tower engine ``requested`` (``SUMO_ENGINE``), checked against
+    torch fp32 on a few inputs; a failed check keeps torch with a warning.
+
+    On a CPU: ``onnx`` / ``openvino`` (``auto`` = ``engines.resolve``'s rule). On CUDA,
+    ``auto`` halves the image tower (fp16 needs >= ``FP16_MIN_COSINE`` to fp32).
+    """
+    kind = engines.resolve(requested, emb.device)
+    on_cuda = emb.device.startswith("cuda")
+    if kind == "torch" and not (on_cuda and requested == "auto"):
+        return
+    x = engines.check_inputs(emb.image_size, emb.normalize)
+    reference = emb.encode_tensors(x)
+    if on_cuda:
+        use_fp16(emb, x, reference)
+        return
+    try:
+        name, run, exported = engines.build(
+            kind, emb.model.visual, emb.image_size, emb.name, weights_hash(emb.model.visual),
+            cpu_count(),
+        )
+    except engines.EngineUnavailable as exc:
+        if requested != "auto":
+            raise
+        log.warning("%s; the image tower stays on torch", exc)
+        return
+    engine = engines.Engine(name, run, 0.0, exported)
+    cosine = engines.min_cosine(engine(x.numpy()), reference)
+    if cosine < engines.MIN_COSINE:
+        log.warning("engine %s is off torch fp32 (min cosine %.4f < %.3f over %d inputs): "
+                    "the image tower stays on torch", name, cosine, engines.MIN_COSINE, len(x))
+        return
+    emb.engine = engines.Engine(name, run, cosine, exported)
+
+
+FP16_MIN_COSINE = 0.999
+
+
+def use_fp16(emb: Embedder, x: torch.Tensor, reference: NDArray[np.float32]) -> None:
+    """Halve the image tower if its vectors stay within ``FP16_MIN_COSINE`` of fp32."""
+    emb.model.visual.half()
+    cosine = engines.min_cosine(emb.encode_tensors(x), reference)
+    if cosine < FP16_MIN_COSINE:
+        emb.model.visual.float()
+        log.warning("fp16 image tower is off fp32 (min cosine %.5f < %.3f): staying fp32",
+                    cosine, FP16_MIN_COSINE)

@@ -72,16 +72,16 @@ def test_index_ray_takes_a_lone_path_as_a_path(
 
     seen: dict[str, object] = {}
 
-    def fake_run_index(settings: object, paths: list[Path], prune: bool, engine: object) -> int:
-        seen.update(paths=paths, engine=engine)
+    def fake_run_index(settings: object, paths: list[Path], prune: bool, embed_step: object) -> int:
+        seen.update(paths=paths, embed_step=embed_step)
         return 0
 
     monkeypatch.setattr(indexer.ingest, "run_index", fake_run_index)
     (tmp_path / "photos").mkdir()
     assert main(["index", "--ray", str(tmp_path / "photos")]) == 0
     assert seen["paths"] == [tmp_path / "photos"]
-    assert getattr(seen["engine"], "address", "?") is None  # no address: the local cluster
+    assert getattr(seen["embed_step"], "address", "?") is None  # no address: the local cluster
     assert main(["index", "--ray", "auto", str(tmp_path / "photos")]) == 0
-    assert getattr(seen["engine"], "address", "?") == "auto"
+    assert getattr(seen["embed_step"], "address", "?") == "auto"
     assert main(["index", "--ray"]) == 2  # no path at all: a usage error, no Ray started
     assert "at least one PATH is required" in capsys.readouterr().err

@@ -26,7 +26,7 @@ from indexer.store import Store
 from indexer.store.server import ServerStore
 
 ray = pytest.importorskip("ray")
-from indexer.distributed import RayEngine, is_address  # noqa: E402
+from indexer.distributed import RayEmbedStep, is_address  # noqa: E402
 
 MakeImages = Callable[..., list[Path]]
 WORKER_TITLE = b"ray::MapWorker"  # the process title of a Ray Data actor
@@ -78,13 +78,13 @@ def test_ray_indexes_like_the_local_path(
 ) -> None:
     root = tmp_path / "photos"
     good = build_folder(root, make_images, 20)
-    engine = RayEngine(workers=2)
+    step = RayEmbedStep(workers=2)
     with ServerStore(":memory:") as local, ServerStore(":memory:") as dist:
         def both() -> tuple[IndexReport, IndexReport]:
             a = index_into(local, tiny_settings, [root], embedder=tiny_embedder, progress=False)
             with caplog.at_level(logging.INFO, logger="indexer.ingest"):
                 b = index_into(dist, tiny_settings, [root], embedder=tiny_embedder,
-                               progress=True, engine=engine)
+                               progress=True, embed_step=step)
             return a, b
 
         a, b = both()
@@ -92,7 +92,7 @@ def test_ray_indexes_like_the_local_path(
         assert "indexing: 26/26 (100%)" in caplog.text
         assert counts(a) == counts(b) == (26, 23, 0, 2, 1, 23)
         assert a.failed == b.failed
-        assert engine.stats is not None and engine.stats["workers"] == 2
+        assert step.stats is not None and step.stats["workers"] == 2
         assert_same(local, dist)
 
         # Incremental: a changed file, a rename (its bytes known: not decoded again) and
@@ -149,7 +149,7 @@ def test_a_killed_worker_is_replaced_and_the_result_is_complete(
         killer.start()
         try:
             b = index_into(dist, settings, [root], embedder=tiny_embedder, progress=False,
-                           engine=RayEngine(workers=2))
+                           embed_step=RayEmbedStep(workers=2))
         finally:
             stop.set()
             killer.join(timeout=10)
