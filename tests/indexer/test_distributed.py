@@ -33,6 +33,23 @@ WORKER_TITLE = b"ray::MapWorker"  # the process title of a Ray Data actor
 
 
 @pytest.fixture(scope="module")
+def torch_embedder() -> Embedder:
+    """The tiny model on torch fp32. The int8 engine quantizes each batch's activations
+    with one scale for the whole batch, so its vectors move (at cosine ~0.9996) with the
+    batch they were computed in, and the two paths batch differently: equality is checked
+    on the exact engine (tests/indexer/test_engine.py checks int8 against it)."""
+    from indexer.embedder import load_embedder
+
+    return load_embedder(CorpusSettings(model="sumo-tiny", pretrained="none", qdrant_url=None,
+                                        device="cpu", engine="torch"))
+
+
+@pytest.fixture
+def torch_settings(tiny_settings: CorpusSettings) -> CorpusSettings:
+    return tiny_settings.model_copy(update={"engine": "torch"})
+
+
+@pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
@@ -72,8 +89,8 @@ def build_folder(root: Path, make_images: MakeImages, n: int) -> list[Path]:
 
 @pytest.mark.slow
 def test_ray_indexes_like_the_local_path(
-    local_ray: None, tmp_path: Path, make_images: MakeImages, tiny_settings: CorpusSettings,
-    tiny_embedder: Embedder, textured: Callable[..., Image.Image],
+    local_ray: None, tmp_path: Path, make_images: MakeImages, torch_settings: CorpusSettings,
+    torch_embedder: Embedder, textured: Callable[..., Image.Image],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     root = tmp_path / "photos"
@@ -81,9 +98,9 @@ def test_ray_indexes_like_the_local_path(
     step = RayEmbedStep(workers=2)
     with ServerStore(":memory:") as local, ServerStore(":memory:") as dist:
         def both() -> tuple[IndexReport, IndexReport]:
-            a = index_into(local, tiny_settings, [root], embedder=tiny_embedder, progress=False)
+            a = index_into(local, torch_settings, [root], embedder=torch_embedder, progress=False)
             with caplog.at_level(logging.INFO, logger="indexer.ingest"):
-                b = index_into(dist, tiny_settings, [root], embedder=tiny_embedder,
+                b = index_into(dist, torch_settings, [root], embedder=torch_embedder,
                                progress=True, embed_step=step)
             return a, b
 
@@ -135,20 +152,20 @@ def _kill_a_worker(store: CountingStore, killed: list[tuple[int, int]],
 
 @pytest.mark.slow
 def test_a_killed_worker_is_replaced_and_the_result_is_complete(
-    local_ray: None, tmp_path: Path, make_images: MakeImages, tiny_settings: CorpusSettings,
-    tiny_embedder: Embedder,
+    local_ray: None, tmp_path: Path, make_images: MakeImages, torch_settings: CorpusSettings,
+    torch_embedder: Embedder,
 ) -> None:
     root = tmp_path / "photos"
     build_folder(root, make_images, 120)
-    settings = tiny_settings.model_copy(update={"batch_size": 4})  # many small batches
+    settings = torch_settings.model_copy(update={"batch_size": 4})  # many small batches
     killed: list[tuple[int, int]] = []
     stop = threading.Event()
     with ServerStore(":memory:") as local, CountingStore(":memory:") as dist:
-        a = index_into(local, settings, [root], embedder=tiny_embedder, progress=False)
+        a = index_into(local, settings, [root], embedder=torch_embedder, progress=False)
         killer = threading.Thread(target=_kill_a_worker, args=(dist, killed, stop), daemon=True)
         killer.start()
         try:
-            b = index_into(dist, settings, [root], embedder=tiny_embedder, progress=False,
+            b = index_into(dist, settings, [root], embedder=torch_embedder, progress=False,
                            embed_step=RayEmbedStep(workers=2))
         finally:
             stop.set()
