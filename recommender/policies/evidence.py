@@ -43,10 +43,6 @@ GRADED = 0.4  # share of interest growing with similarity below the favourites..
 KNEE, SHARPNESS = 0.7, 5.0  # ...and the rest, a smooth step around 0.7 of the way there
 MEMORY = 0.99  # per view: old evidence fades
 SUPPORT = 1e-4  # regions less likely than this are left out of the expected value
-# Exploration knob, off: candidates valued with each region's lift this many posterior sds
-# above its mean. Without the probe slot, 2.0 found a few more of bench_discovery.py's hidden
-# clusters (never in 80 views: 3 of 24 against 4) at the same capture (docs/recommender.md).
-OPTIMISM = 0.0
 ROW_BY_ROW = 64  # candidates up to this many are scored with matrix-vector products
 
 
@@ -124,8 +120,7 @@ class RegionEvidence:
         sims = (np.stack([self.regions.centroids @ v for v in vectors])
                 if len(vectors) <= ROW_BY_ROW else vectors @ self.regions.centroids.T)
         i = interest(self.regions, sims)[:, keep]
-        g = post.g[keep] + OPTIMISM * post.g_sd[keep]
-        return np.asarray(np.exp(post.a[keep] + g * i) @ p[keep])
+        return np.asarray(np.exp(post.a[keep] + post.g[keep] * i) @ p[keep])
 
     # --- in the user's state ------------------------------------------------------------
     def save(self, state: UserState) -> None:

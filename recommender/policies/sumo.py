@@ -242,18 +242,16 @@ class SumoTargetPolicy(Policy):
 
 # --- sumo: the target optimiser plus a Bayesian search over the corpus' regions ----------
 CANDIDATES = 10  # items per query point the expected dwell chooses from
-# The likeliest regions whose centres are query points (besides the mean). 2 measured
-# +0.015 at 100k items (bench_variants.py, seeds 0-2) for a third query per request: not
-# kept, the default policy's latency is already over issue 4's 3x (docs/recommender.md).
-CENTRES = 1
-TOWARD_TARGET = 0.0  # query points slerped toward the target (0.3 measured 0.37 vs 0.43)
+CENTRES = 1  # likeliest regions whose centres are queried besides the mean: one query each
 DUPLICATE_COS = 0.95  # one batch shows no two items this alike
-# Until a region's lift is credibly there (its lower 2-sd bound under this), one slot of a
-# batch shows the item nearest the likeliest region's centre: a clean test of the leading
-# guess. Greedy expected dwell alone kept showing items several likely regions share, and
-# neutral dwells on those rule out little (research/bench_discovery.py).
-PROBE = True
+# Until a region's lift is credibly there (its lower 2-sd bound under PROBE_LIFT), one slot
+# of a batch shows the item nearest the likeliest region's centre (a clean test of the
+# leading guess: neutral dwells on items several regions share rule out little), and
+# COVER slots show the item nearest the centre of the region the views so far have
+# touched least (systematic coverage: when no dwell points anywhere, the search walks the
+# collection region by region instead of circling the middle of it).
 PROBE_LIFT = 0.5
+COVER = 1
 SEED_LIFT = 1.5  # a warm-start vector counts as a view this much (log dwell) above typical
 
 
@@ -269,7 +267,8 @@ class SumoPolicy(SumoTargetPolicy):
     direction and the likeliest region's centre (two queries). Early on, an item between
     several likely regions is worth more than any one region's, and showing it narrows the
     search; once one region dominates, its items win. Until some region's lift is credible,
-    one slot per batch also tests the likeliest region directly (``PROBE``). A first batch
+    one slot per batch also tests the likeliest region directly, and one the region the
+    views have touched least (``PROBE_LIFT``, ``COVER``). A first batch
     with no evidence at all covers the corpus, as ``sumo-target`` does; a warm start counts
     as liked views.
     The target keeps learning (the gap report reads it, and ``sumo-target`` uses it) but
@@ -312,12 +311,15 @@ class SumoPolicy(SumoTargetPolicy):
         p = post.probs
         likeliest = np.argsort(-p, kind="stable")[:CENTRES]
         top = int(likeliest[0])
-        # Around the posterior's mean direction (what likely regions share), and around the
-        # likeliest region's centre (``CENTRES`` of them), so that a region the mean has
-        # moved away from is still reached; each optionally slerped toward the target.
-        points = [unit(p @ regions.centroids), *regions.centroids[likeliest]]
-        if state.target is not None and TOWARD_TARGET > 0:
-            points = [slerp(q, state.target, TOWARD_TARGET) for q in points]
+        searching = limit >= 2 and post.g[top] - 2.0 * post.g_sd[top] < PROBE_LIFT
+        # Around the posterior's mean direction (what likely regions share), around the
+        # likeliest regions' centres, so that a region the mean has moved away from is still
+        # reached, and, while searching, the least-touched regions' centres.
+        cover = ([int(r) for r in np.argsort(ev.si + 1e-3 * self.rng.random(regions.size),
+                                             kind="stable")[:COVER]]
+                 if searching and limit >= 3 else [])
+        points = [unit(p @ regions.centroids), *regions.centroids[likeliest],
+                  *regions.centroids[cover]]
         # All queries in one call: one round trip to a Qdrant server, one exclusion filter.
         found: dict[str, Hit] = {}
         results = self.store.search_many(points, max(CANDIDATES, 2 * limit),
@@ -331,10 +333,11 @@ class SumoPolicy(SumoTargetPolicy):
         vectors = np.stack([np.asarray(h.vector, np.float32) for h in cands])
         value = ev.value(post, vectors)
         rank = value.copy()
-        if (PROBE and limit >= 2 and results[1]
-                and post.g[top] - 2.0 * post.g_sd[top] < PROBE_LIFT):
-            probe = results[1][0].id  # the unseen item nearest the likeliest centre
-            rank[[i for i, h in enumerate(cands) if h.id == probe]] = np.inf
+        if searching:
+            # The probe first, then the cover picks: ranked above every greedy candidate.
+            tests = [r[0].id for r in (results[1], *results[1 + CENTRES:]) if r]
+            for k, item in enumerate(tests):
+                rank[[i for i, h in enumerate(cands) if h.id == item]] = 1e300 / (k + 1)
         return [Hit(id=cands[i].id, score=float(value[i]))
                 for i in _distinct(rank, vectors, limit)]
 

@@ -136,7 +136,11 @@ def _probe_case(store: EdgeStore, corpus: SyntheticCorpus, liked: int | None
 
 def _next_batch(store: EdgeStore, state: UserState, probe: bool,
                 monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    monkeypatch.setattr(sumo, "PROBE", probe)
+    # No probe: a lift bound nothing is under; no cover slot either, to isolate the probe.
+    monkeypatch.undo()
+    if not probe:
+        monkeypatch.setattr(sumo, "PROBE_LIFT", -np.inf)
+        monkeypatch.setattr(sumo, "COVER", 0)
     copy = UserState.from_dict(json.loads(json.dumps(state.to_dict())))
     return [h.id for h in Engine(store, default_policy="sumo", seed=5).recommend(copy, 5)]
 
