@@ -153,6 +153,24 @@ def test_until_something_is_liked_each_batch_tests_the_likeliest_region(
     assert _next_batch(store, state, True, monkeypatch)[0] == nearest
 
 
+def test_while_nothing_is_liked_the_batch_covers_untouched_regions(
+        store: EdgeStore, corpus: SyntheticCorpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A flat landscape: the cover slots show the centres of regions no view has touched.
+    state, _ = _probe_case(store, corpus, liked=None)
+    m = regions_for(store)
+    assert m is not None
+    touched = RegionEvidence.load(state, m).si
+    least = set(np.argsort(touched)[:max(sumo.COVER, m.size // 10)].tolist())
+
+    def untouched(batch: list[str]) -> int:
+        regions = [int(np.argmax(m.centroids @ _vector(corpus, i))) for i in batch]
+        return sum(r in least for r in regions)
+
+    assert untouched(_next_batch(store, state, True, monkeypatch)) >= 1
+    assert untouched(_next_batch(store, state, True, monkeypatch)) > untouched(
+        _next_batch(store, state, False, monkeypatch))
+
+
 def test_once_a_taste_is_found_the_batch_is_greedy(
         store: EdgeStore, corpus: SyntheticCorpus, monkeypatch: pytest.MonkeyPatch) -> None:
     state, _ = _probe_case(store, corpus, liked=5)
