@@ -47,7 +47,13 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
-    from recommender.sim.bench import BenchConfig, run_benchmark, save, world_table
+    from recommender.sim.bench import (
+        BenchConfig,
+        run_benchmark,
+        save,
+        world_table,
+        worlds_summary,
+    )
     from recommender.sim.worlds import UnknownWorld, world, world_names
 
     if args.list_worlds:
@@ -62,7 +68,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     except UnknownWorld as e:
         print(f"sumo bench recommend: {e}")
         return 2
-    summary = []
+    results = []
     for name, w in zip(names, worlds, strict=True):
         cfg = BenchConfig(
             world=name, items=args.items, users=args.users,
@@ -82,14 +88,13 @@ def run(args: argparse.Namespace, settings: Any) -> int:
             print()
             print(f"World {name}: sumo beside the known-model ceiling:")
             print(world_table(result))
-            summary.append((name, world_table(result).splitlines()[-1]))
+            results.append(result)
         js, png = save(result, args.out)
         print(f"wrote {js} and {png}")
         print()
-    if len(summary) > 1:
-        print("Mean over tastes per world (sumo, ceiling, fraction):")
-        for name, line in summary:
-            print(f"  {name}: {line}")
+    if len(results) > 1:
+        print("Every world, T=100 (mean over tastes):")
+        print(worlds_summary(results))
     return 0
 
 

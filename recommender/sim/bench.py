@@ -313,6 +313,42 @@ def world_table(result: dict[str, Any], policy: str = "sumo") -> str:
     return "\n".join(lines)
 
 
+def worlds_summary(results: Sequence[dict[str, Any]], policy: str = "sumo") -> str:
+    """One row per world at the largest checkpoint <= 100: ``policy``'s mean capture over
+    tastes, the ceiling's, the fraction, narrow-taste first likes (``policy`` / random),
+    the tastes where ``policy`` leads among those any policy captures more than 0.05 of,
+    and repeats."""
+    lines = [f"| world | {policy} | ceiling | fraction | niche first liked ({policy} / random) "
+             f"| {policy} best on | repeats |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        c = max([c for c in r["checkpoints"] if c <= 100] or r["checkpoints"])
+        by = {(s["policy"], s["model"]): s for s in r["summaries"]}
+        models = [m for m in r["config"]["models"] if (policy, m) in by]
+        caps = [_cap(by[(policy, m)], c) for m in models]
+        ceils = [_cap(by[("ceiling", m)], c) for m in models if ("ceiling", m) in by]
+        contested, led = [], []
+        for m in models:
+            scores = {p: _cap(by[(p, m)], c) for p in r["config"]["policies"] if (p, m) in by}
+            if max(scores.values()) > 0.05:
+                contested.append(m)
+                if max(scores, key=lambda p: scores[p]) == policy:
+                    led.append(m)
+
+        def first(p: str, by: dict[tuple[str, str], Any] = by) -> str:
+            s = by.get((p, "niche"))
+            f = None if s is None else s["first_like_median"]
+            return "-" if s is None else "never" if f is None else f"{f:.0f}"
+
+        mc = float(np.mean(caps)) if caps else float("nan")
+        mk = float(np.mean(ceils)) if len(ceils) == len(caps) and ceils else float("nan")
+        reps = sum(by[(policy, m)]["repeats"] for m in models)
+        lost = sorted(set(contested) - set(led))
+        lines.append(f"| {r['config']['world']} | {mc:.2f} | {mk:.2f} | {mc / mk:.2f} | "
+                     f"{first(policy)} / {first('random')} | {len(led)} of {len(contested)}"
+                     + (f" (not {', '.join(lost)})" if lost else "") + f" | {reps} |")
+    return "\n".join(lines)
+
+
 def plot(result: dict[str, Any], path: Path) -> None:
     import matplotlib
 
