@@ -273,7 +273,7 @@ class SumoPolicy(SumoTargetPolicy):
     as liked views.
     The target keeps learning (the gap report reads it, and ``sumo-target`` uses it) but
     does not pick items here: as a query point it measured worse than the posterior
-    (docs/recommender.md). A collection too small for a region map is served as
+    (docs/research.md). A collection too small for a region map is served as
     ``sumo-target``.
     """
 
