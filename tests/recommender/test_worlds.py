@@ -83,3 +83,25 @@ def test_the_known_model_ceiling_finds_a_narrow_taste() -> None:
         caps.append((tr.expected.mean() - e.mean()) / (best - e.mean()))
         assert tr.policy == "ceiling" and tr.repeats == 0
     assert float(np.mean(caps)) > 0.3, caps
+
+
+def test_the_world_summary_reads_capture_ceiling_and_leaders() -> None:
+    from recommender.sim.bench import BenchConfig, summarise, world_table, worlds_summary
+    from recommender.sim.runner import Trace
+
+    def trace(policy: str, model: str, level: float, first: int | None) -> Trace:
+        return Trace(policy=policy, model=model, user=0, expected=np.full(100, 1.0 + level),
+                     baseline=np.ones(100), first_like=first, repeats=0, update_ms=[0.2],
+                     recommend_ms=[5.0])
+
+    levels = {"oracle": (1.0, 1.0), "sumo": (0.5, 0.02), "random": (0.0, 0.01),
+              "ceiling": (0.8, 0.04)}  # (niche, broad) capture
+    traces = [trace(p, m, lv[k], 10 if p != "random" else 50)
+              for p, lv in levels.items() for k, m in enumerate(("niche", "broad"))]
+    cfg = BenchConfig(world="flat", models=["niche", "broad"], policies=["sumo", "random"],
+                      horizon=100)
+    result = summarise(cfg, traces)
+    row = worlds_summary([result]).splitlines()[-1]
+    # mean sumo (0.5 + 0.02) / 2, ceiling (0.8 + 0.04) / 2; broad is contested by nobody
+    assert row.startswith("| flat | 0.26 | 0.42 | 0.62 | 10 / 50 | 1 of 1 | 0 |"), row
+    assert "| niche | 0.50 | 0.80 | 0.62 | random 0.00 | 10 / 50 | 0 |" in world_table(result)
