@@ -244,13 +244,14 @@ class SumoTargetPolicy(Policy):
 CANDIDATES = 10  # items per query point the expected dwell chooses from
 CENTRES = 1  # likeliest regions whose centres are queried besides the mean: one query each
 DUPLICATE_COS = 0.95  # one batch shows no two items this alike
-# Until a region's lift is credibly there (its lower 2-sd bound under PROBE_LIFT), one slot
+# Until a region's lift is credibly there (its lower PROBE_SD bound under PROBE_LIFT), one slot
 # of a batch shows the item nearest the likeliest region's centre (a clean test of the
 # leading guess: neutral dwells on items several regions share rule out little), and
 # COVER slots show the item nearest the centre of the region the views so far have
 # touched least (systematic coverage: when no dwell points anywhere, the search walks the
 # collection region by region instead of circling the middle of it).
 PROBE_LIFT = 0.5
+PROBE_SD = 2.0  # 3 traded narrow tastes for noisy ones on the flat world (research.md)
 COVER = 2  # tuned on the default and manifold worlds (docs/research.md)
 SEED_LIFT = 1.5  # a warm-start vector counts as a view this much (log dwell) above typical
 
@@ -311,7 +312,7 @@ class SumoPolicy(SumoTargetPolicy):
         p = post.probs
         likeliest = np.argsort(-p, kind="stable")[:CENTRES]
         top = int(likeliest[0])
-        searching = limit >= 2 and post.g[top] - 2.0 * post.g_sd[top] < PROBE_LIFT
+        searching = limit >= 2 and post.g[top] - PROBE_SD * post.g_sd[top] < PROBE_LIFT
         # Around the posterior's mean direction (what likely regions share), around the
         # likeliest regions' centres, so that a region the mean has moved away from is still
         # reached, and, while searching, the least-touched regions' centres.
