@@ -304,8 +304,9 @@ def world_table(result: dict[str, Any], policy: str = "sumo") -> str:
         others = [(p, _cap(by[(p, m)], c)) for p in cfg["policies"]
                   if p != policy and (p, m) in by]
         best = max(others, key=lambda o: o[1]) if others else ("-", float("nan"))
-        frac = cap / ceil if ceil > 0 else float("nan")
-        lines.append(f"| {m} | {cap:.2f} | {ceil:.2f} | {frac:.2f} | {best[0]} {best[1]:.2f} "
+        # Against a ceiling near zero (nothing reachable) a ratio means nothing.
+        frac = f"{cap / ceil:.2f}" if ceil > 0.05 else "-"
+        lines.append(f"| {m} | {cap:.2f} | {ceil:.2f} | {frac} | {best[0]} {best[1]:.2f} "
                      f"| {first(policy, m)} / {first('random', m)} | {s['repeats']} |")
     if caps:
         mc, mk = float(np.mean(caps)), float(np.mean(ceils))
