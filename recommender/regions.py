@@ -43,8 +43,8 @@ MAX_REGIONS = 256  # the per-user evidence is three float16 per region, in the u
 MIN_ITEMS = 200  # below this a collection is browsed, not searched: no map
 SAMPLE = 65_536  # vectors k-means sees (the rest of a large collection is assigned alike)
 ITERATIONS = 12
-TOP_FRACTION = 0.005  # a narrow taste: 1 image in 200 (sensitivity in docs/recommender.md)
-PROBE = 16_384  # vectors the calibration is measured on (0.5% of them: 82)
+TOP_FRACTION = 0.005  # a narrow taste: 1 image in 200
+CALIBRATION_SAMPLE = 16_384  # vectors the calibration is measured on (0.5% of them: 82)
 FORMAT = 2  # of the stored document; an older one is rebuilt
 REBUILD_GROWTH = 0.25  # rebuild after the collection changed size by this fraction
 RECHECK_S = 300.0  # how often a process looks for a newer map written by another
@@ -102,7 +102,7 @@ def calibrated(x: NDArray[np.float32], centroids: NDArray[np.float32], items: in
                seed: int = 0) -> RegionMap:
     """A map of ``centroids`` (unit rows) calibrated on a sample of the unit vectors ``x``."""
     rng = np.random.default_rng(seed)
-    sims = x[rng.choice(len(x), size=min(len(x), PROBE), replace=False)] @ centroids.T
+    sims = x[rng.choice(len(x), size=min(len(x), CALIBRATION_SAMPLE), replace=False)] @ centroids.T
     median, top = np.quantile(sims, [0.5, 1.0 - TOP_FRACTION], axis=0).astype(np.float32)
     top = np.maximum(top, median + 0.02)  # "near" always means nearer than the corpus
     digest = hashlib.sha1(centroids.astype(np.float16).tobytes()).hexdigest()[:12]

@@ -9,7 +9,7 @@ cluster, per cluster and run seed, and how many of these users never see one in
 within 80 views; constants of ``sumo`` can be overridden as in ``bench_variants.py``.
 
     python research/bench_discovery.py
-    python research/bench_discovery.py --set OPTIMISM=2.0
+    python research/bench_discovery.py --set COVER=0
     python research/bench_discovery.py --policy sumo-target
 """
 

@@ -3,13 +3,14 @@
 The full benchmark (``sumo bench recommend``) runs every policy on 100k items for 300
 impressions; deciding whether a change to SUMO is worth that takes something faster. This
 runs one policy in this process over a smaller corpus, with the same users, runner and
-capture as the full benchmark (oracle included), and prints the mean capture at T per user
-model. Module constants of ``recommender.policies.sumo`` can be overridden for the run, so
-every "tried and not kept" row in docs/recommender.md is one command:
+capture as the full benchmark (oracle included), and prints per taste the mean capture at T
+and the median impressions to the first liked item (never: horizon + 1). Module constants of
+``recommender.policies.sumo`` and ``.evidence`` can be overridden for the run:
 
     python research/bench_variants.py                           # sumo, 20k items, T=100
     python research/bench_variants.py --policy sumo-target
-    python research/bench_variants.py --set SOURCES=8 --set PRIOR_G=1.0,0.5
+    python research/bench_variants.py --set COVER=0 --set PRIOR_G=1.0,0.5
+    python research/bench_variants.py --world flat --models niche,broad --set COVER=0
 
 Differences under ~0.03 in the mean are noise at 48 users per model (rerun with another
 ``--seed`` before believing one).
@@ -23,8 +24,8 @@ import time
 import numpy as np
 from variants import override_or_exit
 
-from recommender.sim.harness import run_with_oracle, simulated_store
-from recommender.sim.users import UserModel, make_users
+from recommender.sim.harness import run_with_oracle, store_of
+from recommender.sim.worlds import world
 
 
 def main() -> int:
@@ -36,21 +37,28 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    ap.add_argument("--world", default="default", help="CORPUS:DWELL[:TASTE] or a preset")
+    ap.add_argument("--models", default=None, help="comma-separated tastes (default: all)")
     args = ap.parse_args()
     override_or_exit(args.set)
     t0 = time.perf_counter()
     means: dict[str, float] = {}
-    with simulated_store(args.items, args.seed) as (corpus, store):
-        for model in UserModel:
-            caps = []
-            for i, user in enumerate(make_users(model, corpus, args.users, seed=args.seed)):
+    firsts: dict[str, float] = {}
+    w = world(args.world)
+    corpus = w.make_corpus(args.items, args.seed)
+    with store_of(corpus) as store:
+        for model in args.models.split(",") if args.models else w.tastes:
+            caps, first = [], []
+            for i, user in enumerate(w.make_users(model, corpus, args.users, seed=args.seed)):
                 run, oracle = run_with_oracle(store, corpus, user, i, args.policy,
                                               horizon=args.horizon, batch=args.batch,
                                               seed=args.seed)
                 caps.append(run.capture(oracle, args.horizon))
-            means[model.value] = float(np.mean(caps))
-    cells = " ".join(f"{m} {v:.2f}" for m, v in means.items())
-    print(f"{args.policy} {' '.join(args.set)} | T={args.horizon}: {cells} | "
+                first.append(run.first_like or args.horizon + 1)
+            means[model] = float(np.mean(caps))
+            firsts[model] = float(np.median(first))
+    cells = " ".join(f"{m} {v:.2f} (first {firsts[m]:.0f})" for m, v in means.items())
+    print(f"{args.policy} {args.world} {' '.join(args.set)} | T={args.horizon}: {cells} | "
           f"mean {np.mean(list(means.values())):.3f} ({time.perf_counter() - t0:.0f} s, "
           f"{args.items} items, {args.users} users per model, seed {args.seed})")
     return 0

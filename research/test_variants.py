@@ -10,17 +10,15 @@ def test_variants_override_sumo_constants_by_name() -> None:
     import recommender.policies.evidence as evidence_module
     import recommender.policies.sumo as sumo_module
 
-    before = sumo_module.BETA1, evidence_module.PRIOR_G, sumo_module.PROBE
+    before = sumo_module.BETA1, evidence_module.PRIOR_G, sumo_module.COVER
     try:
-        override(["BETA1=0.7", "PRIOR_G=1,0.25", "PROBE=0"])
+        override(["BETA1=0.7", "PRIOR_G=1,0.25", "COVER=2"])
         assert sumo_module.BETA1 == 0.7 and isinstance(sumo_module.BETA1, float)
         assert evidence_module.PRIOR_G == (1.0, 0.25)
-        assert sumo_module.PROBE is False  # not bool("0")
-        override(["PROBE=on"])
-        assert sumo_module.PROBE is True
+        assert sumo_module.COVER == 2 and isinstance(sumo_module.COVER, int)
     finally:
-        sumo_module.BETA1, evidence_module.PRIOR_G, sumo_module.PROBE = before
-    for bad in ("NOPE=1", "unit=1", "BETA1", "PRIOR_G=1", "SOURCES=1.5", "PROBE=maybe"):
+        sumo_module.BETA1, evidence_module.PRIOR_G, sumo_module.COVER = before
+    for bad in ("NOPE=1", "unit=1", "BETA1", "PRIOR_G=1", "SOURCES=1.5", "COVER=maybe"):
         with pytest.raises((UnknownConstant, ValueError)):
             override([bad])
-    assert before == (sumo_module.BETA1, evidence_module.PRIOR_G, sumo_module.PROBE)
+    assert before == (sumo_module.BETA1, evidence_module.PRIOR_G, sumo_module.COVER)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from recommender.policies import policy_names
-from recommender.sim.users import UserModel
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -16,14 +15,23 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "recommend", parents=parents,
         help="taste capture of every policy against simulated users",
-        description="Every policy against simulated users with hidden tastes, through a "
-                    "real Qdrant Edge store: taste capture at T=25/100/300, impressions to the "
-                    "first liked item, repeats; writes recommend.json and recommend.png.",
+        description="Every policy against simulated users with hidden tastes in one or "
+                    "more simulated worlds (corpus geometry x dwell behaviour), through a real "
+                    "Qdrant Edge store, beside each world's known-model ceiling: taste capture "
+                    "at T=25/100/300, impressions to the first liked item, repeats; writes "
+                    "recommend-WORLD.json and recommend-WORLD.png per world.",
     )
+    p.add_argument("--world", default="default",
+                   help="CORPUS:DWELL[:TASTE], a preset (default = clusters:mixed, flat = "
+                        "clusters:threshold), a comma-separated list, or 'all' "
+                        "(see --list-worlds)")
+    p.add_argument("--list-worlds", action="store_true", help="print the world names and exit")
+    p.add_argument("--no-ceiling", action="store_true",
+                   help="skip the known-model ceiling (faster)")
     p.add_argument("--items", type=int, default=100_000, help="corpus size (default 100000)")
     p.add_argument("--users", type=int, default=50, help="users per model (default 50)")
-    p.add_argument("--models", default=",".join(m.value for m in UserModel),
-                   help="comma-separated user models")
+    p.add_argument("--models", default=None,
+                   help="comma-separated tastes (default: all of the world's)")
     p.add_argument("--policies", default=",".join(policy_names()),
                    help="comma-separated policies (oracle always runs)")
     p.add_argument("--horizon", type=int, default=300, help="impressions per user")
@@ -32,29 +40,67 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=0, help="processes (default: one per core)")
     p.add_argument("--out", type=Path, default=Path("bench-results"),
-                   help="folder for recommend.json and recommend.png")
+                   help="folder for the recommend-WORLD.json and .png files")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 4000 items, 2 users, horizon 100, one worker")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
-    from recommender.sim.bench import BenchConfig, detail_table, run_benchmark, save, table
-
-    cfg = BenchConfig(
-        items=args.items, users=args.users, models=args.models.split(","),
-        policies=[p for p in args.policies.split(",") if p != "oracle"],
-        horizon=args.horizon, batch=args.batch, clusters=args.clusters, seed=args.seed,
-        workers=args.workers,
+    from recommender.sim.bench import (
+        BenchConfig,
+        run_benchmark,
+        save,
+        world_table,
+        worlds_summary,
     )
-    if args.quick:
-        cfg.items, cfg.users, cfg.horizon, cfg.workers = 4000, 2, 100, 1
-    for m in cfg.models:
-        UserModel(m)  # fail early on a typo
-    print(f"sumo bench recommend: {cfg.items} items, {cfg.users} users x {len(cfg.models)} "
-          f"models, {len(cfg.policies)} policies, horizon {cfg.horizon}, batch {cfg.batch}",
-          flush=True)
-    result = run_benchmark(cfg)
+    from recommender.sim.worlds import UnknownWorld, world, world_names
+
+    if args.list_worlds:
+        print("\n".join(world_names()))
+        return 0
+    names = world_names() if args.world == "all" else args.world.split(",")
+    try:
+        worlds = [world(n) for n in names]
+        if args.models:
+            for m in args.models.split(","):
+                world(f"clusters:mixed:{m}")  # fail early on a typo
+    except UnknownWorld as e:
+        print(f"sumo bench recommend: {e}")
+        return 2
+    results = []
+    for name, w in zip(names, worlds, strict=True):
+        cfg = BenchConfig(
+            world=name, items=args.items, users=args.users,
+            models=args.models.split(",") if args.models else list(w.tastes),
+            policies=[p for p in args.policies.split(",") if p not in ("oracle", "ceiling")],
+            horizon=args.horizon, batch=args.batch, clusters=args.clusters, seed=args.seed,
+            workers=args.workers, ceiling=not args.no_ceiling,
+        )
+        if args.quick:
+            cfg.items, cfg.users, cfg.horizon, cfg.workers = 4000, 2, 100, 1
+        print(f"sumo bench recommend: world {w.name}, {cfg.items} items, {cfg.users} users x "
+              f"{len(cfg.models)} tastes, {len(cfg.policies)} policies, horizon {cfg.horizon}, "
+              f"batch {cfg.batch}", flush=True)
+        result = run_benchmark(cfg)
+        _report(result, cfg)
+        if cfg.ceiling and "sumo" in cfg.policies:
+            print()
+            print(f"World {name}: sumo beside the known-model ceiling:")
+            print(world_table(result))
+            results.append(result)
+        js, png = save(result, args.out)
+        print(f"wrote {js} and {png}")
+        print()
+    if len(results) > 1:
+        print("Every world, T=100 (mean over tastes):")
+        print(worlds_summary(results))
+    return 0
+
+
+def _report(result: dict[str, Any], cfg: Any) -> None:
+    from recommender.sim.bench import detail_table, table
+
     print()
     print("Taste capture, (policy - random) / (oracle - random) of expected dwell, "
           "mean over users:")
@@ -74,6 +120,3 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         print(f"sumo state: at most {perf['sumo_state_bytes_max']:.0f} bytes excluding the "
               f"seen list (limit 16384)")
     print(f"load {meta['load_s']:.0f} s, run {meta['run_s']:.0f} s on {meta['workers']} workers")
-    js, png = save(result, args.out)
-    print(f"wrote {js} and {png}")
-    return 0

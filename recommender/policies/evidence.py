@@ -13,7 +13,7 @@ own, with a Gaussian prior: the evidence for ``h`` is the marginal likelihood of
 Bayesian linear regression. A slow reader and a fast scroller need no normalisation, and
 a run of liked views does not shift a baseline the way a running median does.
 
-Everything the regression needs is five sums (two shared, three per region), which fade by
+Everything the regression needs is six sums (three shared, three per region), which fade by
 ``MEMORY`` per view so that a changed taste is found again: one float16 triple per region
 in the user's state.
 
@@ -38,15 +38,15 @@ LOG_REF = math.log(2000.0)  # log dwells are taken relative to a typical glance
 Y_RANGE = (-2.5, 3.0)  # beyond: a flick or a walk-away, no more telling than this much
 PRIOR_A = (0.0, 0.7)  # a user's typical log dwell (relative): mean, sd
 PRIOR_G = (1.5, 0.6)  # extra log dwell on what they want: mean, sd (x4.5, from x1.4 to x15)
-NOISE = 1.0  # log-dwell noise sd (lognormal dwell spreads are ~0.7-1.2)
+NOISE = 1.0  # prior guess of the log-dwell noise sd (lognormal dwell spreads are ~0.7-1.2)
+# The noise is learned per user and per hypothesis (a Normal-inverse-gamma prior): a very
+# noisy person's dwells then move the posterior as little as they deserve. NOISE_SHAPE is
+# the prior's weight, in views, on NOISE.
+NOISE_SHAPE = 5.0
 GRADED = 0.4  # share of interest growing with similarity below the favourites...
 KNEE, SHARPNESS = 0.7, 5.0  # ...and the rest, a smooth step around 0.7 of the way there
 MEMORY = 0.99  # per view: old evidence fades
 SUPPORT = 1e-4  # regions less likely than this are left out of the expected value
-# Exploration knob, off: candidates valued with each region's lift this many posterior sds
-# above its mean. Without the probe slot, 2.0 found a few more of bench_discovery.py's hidden
-# clusters (never in 80 views: 3 of 24 against 4) at the same capture (docs/recommender.md).
-OPTIMISM = 0.0
 ROW_BY_ROW = 64  # candidates up to this many are scored with matrix-vector products
 
 
@@ -78,6 +78,7 @@ class RegionEvidence:
         k = regions.size
         self.n = 0.0  # views (faded)
         self.sy = 0.0  # sum of log dwells
+        self.syy = 0.0  # sum of squared log dwells
         self.si = np.zeros(k)  # sum of interests, per region
         self.sii = np.zeros(k)  # sum of squared interests
         self.syi = np.zeros(k)  # sum of log dwell x interest
@@ -94,24 +95,39 @@ class RegionEvidence:
         y = min(max(log_dwell(dwell_ms) - LOG_REF, Y_RANGE[0]), Y_RANGE[1])
         self.n = MEMORY * self.n + 1.0
         self.sy = MEMORY * self.sy + y
+        self.syy = MEMORY * self.syy + y * y
         self.si = MEMORY * self.si + i
         self.sii = MEMORY * self.sii + i * i
         self.syi = MEMORY * self.syi + y * i
 
     def posterior(self) -> Posterior:
-        """Each region's fitted line and its evidence (terms equal for all regions dropped)."""
+        """Each region's fitted line and its evidence (terms equal for all regions dropped).
+
+        Bayesian linear regression with unknown noise (Normal-inverse-gamma): the line's
+        prior is ``PRIOR_A`` x ``PRIOR_G`` at noise ``NOISE``, scaled with the noise; the
+        noise variance has an inverse-gamma prior of shape ``NOISE_SHAPE`` and mean
+        ``NOISE**2``. The evidence is then a Student-t marginal likelihood: a hypothesis
+        gains by explaining the variance of the dwells, not by fitting one outlier."""
         (a0, sa), (g0, sg), v = PRIOR_A, PRIOR_G, NOISE**2
+        # Prior precision (in units of the noise variance) of the line's two coefficients.
+        l1, l2 = v / sa**2, v / sg**2
         # Posterior precision [[p11, p12], [p12, p22]] and precision-weighted mean [b1, b2].
-        p11 = 1.0 / sa**2 + self.n / v
-        p12 = self.si / v
-        p22 = 1.0 / sg**2 + self.sii / v
-        b1 = a0 / sa**2 + self.sy / v
-        b2 = g0 / sg**2 + self.syi / v
+        p11 = l1 + self.n
+        p12 = self.si
+        p22 = l2 + self.sii
+        b1 = l1 * a0 + self.sy
+        b2 = l2 * g0 + self.syi
         det = p11 * p22 - p12 * p12
         a = (p22 * b1 - p12 * b2) / det
         g = (p11 * b2 - p12 * b1) / det
-        return Posterior(log_odds=0.5 * (b1 * a + b2 * g) - 0.5 * np.log(det), a=a, g=g,
-                         g_sd=np.sqrt(p11 / det))
+        shape0 = NOISE_SHAPE
+        rate0 = (NOISE_SHAPE - 1.0) * v  # prior mean of the noise variance: NOISE**2
+        shape = shape0 + 0.5 * self.n
+        resid = self.syy + l1 * a0**2 + l2 * g0**2 - (b1 * a + b2 * g)
+        rate = rate0 + 0.5 * np.maximum(resid, 0.0)
+        noise = rate / shape  # the posterior's typical noise variance, per hypothesis
+        return Posterior(log_odds=-0.5 * np.log(det) - shape * np.log(rate), a=a, g=g,
+                         g_sd=np.sqrt(noise * p11 / det))
 
     def value(self, post: Posterior, vectors: NDArray[np.float32]) -> NDArray[np.float64]:
         """Posterior-expected (relative) dwell of each row of ``vectors``."""
@@ -124,14 +140,13 @@ class RegionEvidence:
         sims = (np.stack([self.regions.centroids @ v for v in vectors])
                 if len(vectors) <= ROW_BY_ROW else vectors @ self.regions.centroids.T)
         i = interest(self.regions, sims)[:, keep]
-        g = post.g[keep] + OPTIMISM * post.g_sd[keep]
-        return np.asarray(np.exp(post.a[keep] + g * i) @ p[keep])
+        return np.asarray(np.exp(post.a[keep] + post.g[keep] * i) @ p[keep])
 
     # --- in the user's state ------------------------------------------------------------
     def save(self, state: UserState) -> None:
         sums = np.concatenate([self.si, self.sii, self.syi]).astype(np.float32)
         state.data.update(rv=self.regions.version, rn=round(self.n, 4), ry=round(self.sy, 4),
-                          rs=encode_f16(sums))
+                          ryy=round(self.syy, 4), rs=encode_f16(sums))
 
     @classmethod
     def load(cls, state: UserState, regions: RegionMap) -> RegionEvidence:
@@ -143,4 +158,6 @@ class RegionEvidence:
             sums = decode_f16(str(d["rs"])).astype(np.float64)
             ev.si, ev.sii, ev.syi = sums[:k], sums[k:2 * k], sums[2 * k:]
             ev.n, ev.sy = float(d["rn"]), float(d["ry"])
+            # A state saved before the noise was learned: its typical squared dwell.
+            ev.syy = float(d.get("ryy", ev.sy**2 / ev.n + ev.n * NOISE**2 if ev.n else 0.0))
         return ev

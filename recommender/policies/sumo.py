@@ -18,16 +18,17 @@ normalised CLIP space the seed wanders at chance. It is kept to show exactly tha
   every pair it enters by a landslide), with a pairwise logistic (Bradley–Terry) loss,
   so pairs the target already orders correctly stop pulling and surprises pull hardest;
   the seed's winner bonus weights pairs by how decisive their gap is;
-- momentum on the tangent plane and one step size for all coordinates (no per-coordinate
-  scaling), decaying with evidence from 0.12 to 0.015 per unit of summed pair gradient, so
-  the target settles instead of jittering; it stays on the sphere;
+- Riemannian Adam on the unit sphere (``_step``): a tangent first moment and one scalar
+  second moment, so a step is ~lr radians while pairs agree and shrinks when they
+  disagree; lr decays with evidence from 0.35 to 0.05 so the target settles instead of
+  jittering; it stays on the sphere;
 - confidence is the target's own held-out accuracy on new pairs (judged before learning
   from them): it sets how much of each batch exploits and how far exploration is pulled
   toward the target, and it falls when the taste drifts, so exploration comes back;
 - exploration is deliberate: farthest-point picks over random pools (covers the corpus
   instead of re-sampling the biggest clusters), slerped toward the target; exploitation
   uses Qdrant's MMR query, so one batch is never five near-duplicates.
-State: target (f32), momentum (f16), a 12-view window (int8), a few scalars: ~13 KB.
+State: target (f32), Adam's first moment (f16), a 12-view window (int8), a few scalars: ~13 KB.
 
 ``sumo``, the default, is ``sumo-target`` plus a Bayesian search over the corpus' regions
 that decides where to look (``SumoPolicy`` below, ``recommender.policies.evidence``): the
@@ -63,10 +64,12 @@ WINDOW = 12  # recent views each new view is compared with
 PAIR_Z = 2.0  # dwell scores beyond this count as this much in pairs
 MIN_GAP = 0.5  # dwell-score gaps below this are noise, not preference
 BT_SCALE = 8.0  # logistic loss sharpness on cosine differences (CLIP margins are ~0.1-0.3)
-BETA1 = 0.5  # momentum
-LR_START = 0.12  # step per unit of summed pair gradient while nothing is known...
-LR_END = 0.015  # ...down to this (never zero: tastes drift)
+BETA1 = 0.5  # Adam's first moment: short, a batch of pairs is already an average
+BETA2 = 0.8  # its (scalar) second moment: remembers the last ~5 batches' gradient sizes
+LR_START = 0.35  # radians per step while pairs agree and nothing is known yet...
+LR_END = 0.05  # ...down to this (never zero: tastes drift)
 LR_HALF_LIFE = 10.0  # informative updates until the step is halfway down
+ADAM_EPS = 1e-8
 MAX_STEP = 0.8  # radians
 REPEL = 0.3  # weight of moving away from a loser, relative to moving toward a winner
 ACC_DECAY = 0.85  # memory of the held-out pair accuracy
@@ -156,21 +159,37 @@ class SumoTargetPolicy(Policy):
         d["gap"] = round(gap_mean, 4)
 
     def _step(self, d: dict[str, Any], target: Vector, grad: np.ndarray, pairs: int) -> Vector:
-        # Summed over pairs: consistent evidence adds up, noise pairs partly cancel, so the
-        # step's size itself carries the signal-to-noise ratio (per-coordinate Adam would
-        # normalise it away, which is what sends the seed wandering).
+        """One Riemannian Adam step on the unit sphere (Becigneul and Ganea 2019).
+
+        The gradient, summed over the batch's pairs, is projected onto the target's tangent
+        plane; its first moment is a tangent vector and its second moment one scalar (the
+        squared norm), both bias-corrected. The step is ``lr * m / sqrt(v)``: about ``lr``
+        radians while the pairs keep pulling the same way, much less when batches disagree
+        (their tangent gradients cancel in ``m`` but not in ``v``). One scalar ``v``, not one
+        per coordinate: per-coordinate scaling is what sends the seed wandering. After the
+        step, the first moment is carried onto the new tangent plane.
+        """
         g_tan = grad - np.dot(grad, target) * target  # only the tangent part moves a unit vector
         m = decode_f16(str(d["m"])).astype(np.float64) if "m" in d else np.zeros_like(g_tan)
-        m = BETA1 * m + (1 - BETA1) * g_tan
+        v = float(d.get("v", 0.0))
         n = float(d.get("n", 0.0)) + 1.0
+        m = BETA1 * m + (1 - BETA1) * g_tan
+        v = BETA2 * v + (1 - BETA2) * float(np.dot(g_tan, g_tan))
+        m_hat = m / (1 - BETA1**n)
+        v_hat = v / (1 - BETA2**n)
         lr = LR_END + (LR_START - LR_END) * 0.5 ** (n / LR_HALF_LIFE)
-        step = lr * m
-        norm = float(np.linalg.norm(step))
-        if norm > MAX_STEP:  # an angle of MAX_STEP radians at most
-            step *= MAX_STEP / norm
-        new = unit(target + step.astype(np.float32))
-        m = m - np.dot(m, new) * new  # carry momentum onto the new tangent plane
-        d.update(m=encode_f16(m.astype(np.float32)), n=n)
+        step = lr * m_hat / (math.sqrt(v_hat) + ADAM_EPS)
+        angle = float(np.linalg.norm(step))
+        if angle > MAX_STEP:
+            step *= MAX_STEP / angle
+            angle = MAX_STEP
+        # The exponential map: ``angle`` radians along the great circle the step points along.
+        if angle > 1e-12:
+            new = unit(math.cos(angle) * target + math.sin(angle) * (step / angle))
+        else:
+            new = target
+        m = m - np.dot(m, new) * new  # the first moment, carried onto the new tangent plane
+        d.update(m=encode_f16(m.astype(np.float32)), v=float(f"{v:.6g}"), n=n)
         return new
 
     def seed(self, state: UserState, vectors: Sequence[Vector]) -> None:
@@ -224,18 +243,17 @@ class SumoTargetPolicy(Policy):
 
 # --- sumo: the target optimiser plus a Bayesian search over the corpus' regions ----------
 CANDIDATES = 10  # items per query point the expected dwell chooses from
-# The likeliest regions whose centres are query points (besides the mean). 2 measured
-# +0.015 at 100k items (bench_variants.py, seeds 0-2) for a third query per request: not
-# kept, the default policy's latency is already over issue 4's 3x (docs/recommender.md).
-CENTRES = 1
-TOWARD_TARGET = 0.0  # query points slerped toward the target (0.3 measured 0.37 vs 0.43)
+CENTRES = 1  # likeliest regions whose centres are queried besides the mean: one query each
 DUPLICATE_COS = 0.95  # one batch shows no two items this alike
-# Until a region's lift is credibly there (its lower 2-sd bound under this), one slot of a
-# batch shows the item nearest the likeliest region's centre: a clean test of the leading
-# guess. Greedy expected dwell alone kept showing items several likely regions share, and
-# neutral dwells on those rule out little (research/bench_discovery.py).
-PROBE = True
+# Until a region's lift is credibly there (its lower PROBE_SD bound under PROBE_LIFT), one slot
+# of a batch shows the item nearest the likeliest region's centre (a clean test of the
+# leading guess: neutral dwells on items several regions share rule out little), and
+# COVER slots show the item nearest the centre of the region the views so far have
+# touched least (systematic coverage: when no dwell points anywhere, the search walks the
+# collection region by region instead of circling the middle of it).
 PROBE_LIFT = 0.5
+PROBE_SD = 2.0  # 3 traded narrow tastes for noisy ones on the flat world (research.md)
+COVER = 1  # 2 won on the tuning worlds and lost on the held-out ones (docs/research.md)
 SEED_LIFT = 1.5  # a warm-start vector counts as a view this much (log dwell) above typical
 
 
@@ -251,12 +269,13 @@ class SumoPolicy(SumoTargetPolicy):
     direction and the likeliest region's centre (two queries). Early on, an item between
     several likely regions is worth more than any one region's, and showing it narrows the
     search; once one region dominates, its items win. Until some region's lift is credible,
-    one slot per batch also tests the likeliest region directly (``PROBE``). A first batch
+    one slot per batch also tests the likeliest region directly, and one the region the
+    views have touched least (``PROBE_LIFT``, ``COVER``). A first batch
     with no evidence at all covers the corpus, as ``sumo-target`` does; a warm start counts
     as liked views.
     The target keeps learning (the gap report reads it, and ``sumo-target`` uses it) but
     does not pick items here: as a query point it measured worse than the posterior
-    (docs/recommender.md). A collection too small for a region map is served as
+    (docs/research.md). A collection too small for a region map is served as
     ``sumo-target``.
     """
 
@@ -294,12 +313,15 @@ class SumoPolicy(SumoTargetPolicy):
         p = post.probs
         likeliest = np.argsort(-p, kind="stable")[:CENTRES]
         top = int(likeliest[0])
-        # Around the posterior's mean direction (what likely regions share), and around the
-        # likeliest region's centre (``CENTRES`` of them), so that a region the mean has
-        # moved away from is still reached; each optionally slerped toward the target.
-        points = [unit(p @ regions.centroids), *regions.centroids[likeliest]]
-        if state.target is not None and TOWARD_TARGET > 0:
-            points = [slerp(q, state.target, TOWARD_TARGET) for q in points]
+        searching = limit >= 2 and post.g[top] - PROBE_SD * post.g_sd[top] < PROBE_LIFT
+        # Around the posterior's mean direction (what likely regions share), around the
+        # likeliest regions' centres, so that a region the mean has moved away from is still
+        # reached, and, while searching, the least-touched regions' centres.
+        cover = ([int(r) for r in np.argsort(ev.si + 1e-3 * self.rng.random(regions.size),
+                                             kind="stable")[:COVER]]
+                 if searching and limit >= 3 else [])
+        points = [unit(p @ regions.centroids), *regions.centroids[likeliest],
+                  *regions.centroids[cover]]
         # All queries in one call: one round trip to a Qdrant server, one exclusion filter.
         found: dict[str, Hit] = {}
         results = self.store.search_many(points, max(CANDIDATES, 2 * limit),
@@ -313,10 +335,11 @@ class SumoPolicy(SumoTargetPolicy):
         vectors = np.stack([np.asarray(h.vector, np.float32) for h in cands])
         value = ev.value(post, vectors)
         rank = value.copy()
-        if (PROBE and limit >= 2 and results[1]
-                and post.g[top] - 2.0 * post.g_sd[top] < PROBE_LIFT):
-            probe = results[1][0].id  # the unseen item nearest the likeliest centre
-            rank[[i for i, h in enumerate(cands) if h.id == probe]] = np.inf
+        if searching:
+            # The probe first, then the cover picks: ranked above every greedy candidate.
+            tests = [r[0].id for r in (results[1], *results[1 + CENTRES:]) if r]
+            for k, item in enumerate(tests):
+                rank[[i for i, h in enumerate(cands) if h.id == item]] = 1e300 / (k + 1)
         return [Hit(id=cands[i].id, score=float(value[i]))
                 for i in _distinct(rank, vectors, limit)]
 

@@ -1,5 +1,6 @@
-"""The simulated-user benchmark: every policy against every user model, through a real
-Qdrant Edge store, in parallel worker processes.
+"""The simulated-user benchmark: every policy against every taste of one world
+(``recommender.sim.worlds``), through a real Qdrant Edge store, in parallel worker
+processes, beside the world's known-model ceiling (``recommender.sim.ceiling``).
 
 Edge allows one process per folder, so the corpus is loaded once and the folder copied for
 each extra worker; workers regenerate the (deterministic) corpus arrays instead of
@@ -23,15 +24,18 @@ from typing import Any
 import numpy as np
 
 from recommender.policies import policy_names
-from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
+from recommender.sim.ceiling import HYPOTHESES, ceiling_run
+from recommender.sim.corpus import SyntheticCorpus, load_corpus
 from recommender.sim.runner import Trace, run_user
-from recommender.sim.users import UserModel, make_users
+from recommender.sim.users import UserModel
+from recommender.sim.worlds import world
 
 CHECKPOINTS = (25, 100, 300)
 
 
 @dataclass
 class BenchConfig:
+    world: str = "default"
     items: int = 100_000
     users: int = 50
     models: list[str] = field(default_factory=lambda: [m.value for m in UserModel])
@@ -42,6 +46,7 @@ class BenchConfig:
     dim: int = 512
     seed: int = 0
     workers: int = 0  # 0: one per core
+    ceiling: bool = True  # also run the known-model ceiling for every user
 
     def worker_count(self) -> int:
         return self.workers or max(1, min(os.cpu_count() or 1, 8))
@@ -66,10 +71,22 @@ _W: dict[str, Any] = {}
 def _worker_init(cfg: BenchConfig, folders: mp.Queue[str]) -> None:
     from indexer.store.edge import EdgeStore
 
+    w = world(cfg.world)
     _W["cfg"] = cfg
-    _W["corpus"] = make_corpus(cfg.items, cfg.dim, cfg.clusters, seed=cfg.seed)
+    _W["world"] = w
+    _W["corpus"] = w.make_corpus(cfg.items, cfg.seed, cfg.dim, cfg.clusters)
     _W["store"] = EdgeStore(folders.get())
-    _W["users"] = {m: make_users(m, _W["corpus"], cfg.users, seed=cfg.seed) for m in cfg.models}
+    _W["users"] = {m: w.make_users(m, _W["corpus"], cfg.users, seed=cfg.seed)
+                   for m in cfg.models}
+    _W["others"] = {}
+
+
+def _others(model: str) -> list[Any]:
+    """The ceiling's other hypotheses for this taste: another draw of the world's users."""
+    if model not in _W["others"]:
+        _W["others"][model] = _W["world"].make_users(model, _W["corpus"], HYPOTHESES - 1,
+                                                     seed=10_000 + _W["cfg"].seed)
+    return list(_W["others"][model])
 
 
 def _run_task(task: tuple[str, int]) -> list[Trace]:
@@ -77,10 +94,13 @@ def _run_task(task: tuple[str, int]) -> list[Trace]:
     cfg: BenchConfig = _W["cfg"]
     user = _W["users"][model][i]
     out = []
+    seed = cfg.seed * 7919 + 1000 * i + 17
     for p in ["oracle", *cfg.policies]:
-        user.views = 0
         out.append(run_user(_W["store"], _W["corpus"], user, i, p, horizon=cfg.horizon,
-                            batch=cfg.batch, seed=cfg.seed * 7919 + 1000 * i + 17))
+                            batch=cfg.batch, seed=seed))
+    if cfg.ceiling:
+        out.append(ceiling_run(_W["corpus"], user, i, _others(model), horizon=cfg.horizon,
+                               batch=cfg.batch, seed=seed))
     return out
 
 
@@ -88,7 +108,7 @@ def _run_task(task: tuple[str, int]) -> list[Trace]:
 def build_store(cfg: BenchConfig, folder: Path) -> tuple[SyntheticCorpus, float]:
     from indexer.store.edge import EdgeStore
 
-    corpus = make_corpus(cfg.items, cfg.dim, cfg.clusters, seed=cfg.seed)
+    corpus = world(cfg.world).make_corpus(cfg.items, cfg.seed, cfg.dim, cfg.clusters)
     t0 = time.perf_counter()
     with EdgeStore(folder) as store:
         load_corpus(store, corpus)
@@ -151,6 +171,12 @@ def _store_probe(folder: Path, corpus: SyntheticCorpus) -> dict[str, float]:
     return {"search_p50_ms": statistics.median(t)}
 
 
+def _rows(policies: Sequence[str], traces: Sequence[Trace] | None = None) -> list[str]:
+    """Table rows: the oracle, the policies, and the ceiling where it ran."""
+    ceiling = traces is None or any(t.policy == "ceiling" for t in traces)
+    return ["oracle", *policies, *(["ceiling"] if ceiling else [])]
+
+
 def _sem(xs: Sequence[float]) -> float:
     return float(np.std(xs, ddof=1) / np.sqrt(len(xs))) if len(xs) > 1 else 0.0
 
@@ -161,7 +187,7 @@ def summarise(cfg: BenchConfig, traces: list[Trace], **meta: Any) -> dict[str, A
     curve_ts = list(range(5, cfg.horizon + 1, 5))
     summaries: list[Summary] = []
     curves: dict[str, dict[str, list[float]]] = {}
-    for p in ["oracle", *cfg.policies]:
+    for p in _rows(cfg.policies, traces):
         curves[p] = {}
         for m in cfg.models:
             ts = [t for t in traces if t.policy == p and t.model == m]
@@ -203,7 +229,8 @@ def table(result: dict[str, Any]) -> str:
     cps = result["checkpoints"]
     models = result["config"]["models"]
     by = {(s["policy"], s["model"]): s for s in result["summaries"]}
-    policies = ["oracle", *result["config"]["policies"]]
+    policies = [p for p in _rows(result["config"]["policies"])
+                if any(s["policy"] == p for s in result["summaries"])]
     head = "| policy | " + " | ".join(f"{m} T={c}" for m in models for c in cps)
     head += " | " + " | ".join(f"mean T={c}" for c in cps) + " |"
     lines = [head, "|" + "---|" * (1 + len(models) * len(cps) + len(cps))]
@@ -232,7 +259,8 @@ def detail_table(result: dict[str, Any]) -> str:
     by = {(s["policy"], s["model"]): s for s in result["summaries"]}
     lines = ["| policy | " + " | ".join(f"{m} first like" for m in models) + " | repeats |",
              "|" + "---|" * (len(models) + 2)]
-    for p in ["oracle", *result["config"]["policies"]]:
+    for p in [p for p in _rows(result["config"]["policies"])
+              if any(s["policy"] == p for s in result["summaries"])]:
         cells, reps = [], 0
         for m in models:
             s = by.get((p, m))
@@ -247,6 +275,81 @@ def detail_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def world_table(result: dict[str, Any], policy: str = "sumo") -> str:
+    """Per taste at the largest checkpoint <= 100: ``policy``'s capture, the ceiling's, the
+    fraction, the best other policy, impressions to the first liked item (``policy`` and
+    ``random``), and repeats."""
+    cfg = result["config"]
+    c = max([c for c in result["checkpoints"] if c <= 100] or result["checkpoints"])
+    by = {(s["policy"], s["model"]): s for s in result["summaries"]}
+
+    def first(p: str, m: str) -> str:
+        s = by.get((p, m))
+        if s is None:
+            return "-"
+        f = s["first_like_median"]
+        return "never" if f is None else f"{f:.0f}"
+
+    lines = [f"| taste | {policy} T={c} | ceiling | fraction | best other | first liked "
+             f"({policy} / random) | repeats |", "|---|---|---|---|---|---|---|"]
+    caps, ceils = [], []
+    for m in cfg["models"]:
+        s = by.get((policy, m))
+        if s is None:
+            continue
+        cap = _cap(s, c)
+        ceil = _cap(by[("ceiling", m)], c) if ("ceiling", m) in by else float("nan")
+        caps.append(cap)
+        ceils.append(ceil)
+        others = [(p, _cap(by[(p, m)], c)) for p in cfg["policies"]
+                  if p != policy and (p, m) in by]
+        best = max(others, key=lambda o: o[1]) if others else ("-", float("nan"))
+        # Against a ceiling near zero (nothing reachable) a ratio means nothing.
+        frac = f"{cap / ceil:.2f}" if ceil > 0.05 else "-"
+        lines.append(f"| {m} | {cap:.2f} | {ceil:.2f} | {frac} | {best[0]} {best[1]:.2f} "
+                     f"| {first(policy, m)} / {first('random', m)} | {s['repeats']} |")
+    if caps:
+        mc, mk = float(np.mean(caps)), float(np.mean(ceils))
+        lines.append(f"| **mean** | **{mc:.2f}** | {mk:.2f} | **{mc / mk:.2f}** | | | |")
+    return "\n".join(lines)
+
+
+def worlds_summary(results: Sequence[dict[str, Any]], policy: str = "sumo") -> str:
+    """One row per world at the largest checkpoint <= 100: ``policy``'s mean capture over
+    tastes, the ceiling's, the fraction, narrow-taste first likes (``policy`` / random),
+    the tastes where ``policy`` leads among those any policy captures more than 0.05 of,
+    and repeats."""
+    lines = [f"| world | {policy} | ceiling | fraction | niche first liked ({policy} / random) "
+             f"| {policy} best on | repeats |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        c = max([c for c in r["checkpoints"] if c <= 100] or r["checkpoints"])
+        by = {(s["policy"], s["model"]): s for s in r["summaries"]}
+        models = [m for m in r["config"]["models"] if (policy, m) in by]
+        caps = [_cap(by[(policy, m)], c) for m in models]
+        ceils = [_cap(by[("ceiling", m)], c) for m in models if ("ceiling", m) in by]
+        contested, led = [], []
+        for m in models:
+            scores = {p: _cap(by[(p, m)], c) for p in r["config"]["policies"] if (p, m) in by}
+            if max(scores.values()) > 0.05:
+                contested.append(m)
+                if max(scores, key=lambda p: scores[p]) == policy:
+                    led.append(m)
+
+        def first(p: str, by: dict[tuple[str, str], Any] = by) -> str:
+            s = by.get((p, "niche"))
+            f = None if s is None else s["first_like_median"]
+            return "-" if s is None else "never" if f is None else f"{f:.0f}"
+
+        mc = float(np.mean(caps)) if caps else float("nan")
+        mk = float(np.mean(ceils)) if len(ceils) == len(caps) and ceils else float("nan")
+        reps = sum(by[(policy, m)]["repeats"] for m in models)
+        lost = sorted(set(contested) - set(led))
+        lines.append(f"| {r['config']['world']} | {mc:.2f} | {mk:.2f} | {mc / mk:.2f} | "
+                     f"{first(policy)} / {first('random')} | {len(led)} of {len(contested)}"
+                     + (f" (not {', '.join(lost)})" if lost else "") + f" | {reps} |")
+    return "\n".join(lines)
+
+
 def plot(result: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -255,7 +358,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
     models = result["config"]["models"]
     ts = result["curve_t"]
-    policies = list(result["config"]["policies"])
+    policies = [p for p in _rows(result["config"]["policies"]) if p in result["curves"]
+                and p != "oracle"]
     fig, axes = plt.subplots(1, len(models) + 1, figsize=(4 * (len(models) + 1), 3.6),
                              sharey=True)
     for ax, m in zip(axes, [*models, "mean"], strict=True):
@@ -265,7 +369,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
                  else curves.get(m))
             if y is None:
                 continue
-            ax.plot(ts, y, label=p, lw=2.2 if p == "sumo" else 1.2)
+            ax.plot(ts, y, label=p, lw=2.2 if p == "sumo" else 1.2,
+                    ls="--" if p == "ceiling" else "-", color="black" if p == "ceiling" else None)
         ax.set_title(m)
         ax.set_xlabel("impressions T")
         ax.axhline(0, color="grey", lw=0.5)
@@ -273,8 +378,9 @@ def plot(result: dict[str, Any], path: Path) -> None:
     axes[0].set_ylabel("taste capture")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(policies), fontsize=8)
-    fig.suptitle(f"Taste capture vs impressions ({result['config']['items']:,} items, "
-                 f"{result['config']['users']} users per model)")
+    fig.suptitle(f"Taste capture vs impressions, world {result['config']['world']} "
+                 f"({result['config']['items']:,} items, {result['config']['users']} users "
+                 "per taste)")
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -283,8 +389,9 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 def save(result: dict[str, Any], out: Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    js = out / "recommend.json"
+    slug = result["config"]["world"].replace(":", "-")
+    js = out / f"recommend-{slug}.json"
     js.write_text(json.dumps(result, indent=1))
-    png = out / "recommend.png"
+    png = out / f"recommend-{slug}.png"
     plot(result, png)
     return js, png

@@ -59,12 +59,15 @@ def _unit_rows(a: NDArray[np.float32]) -> NDArray[np.float32]:
 
 def make_corpus(
     n: int, dim: int = 512, clusters: int = 200, seed: int = 0, holes: Sequence[int] = (),
-    topics: int | None = None,
+    topics: int | None = None, weights: NDArray[np.float64] | None = None,
+    spreads: NDArray[np.float32] | None = None,
 ) -> SyntheticCorpus:
     """``n`` unit vectors in ``clusters`` clusters (sizes vary ~20x) grouped into topics.
 
     ``holes`` are cluster indices left without items (their centres are still returned):
-    planted gaps for the gap report's simulation.
+    planted gaps for the gap report's simulation. ``weights`` (relative cluster sizes) and
+    ``spreads`` (per-cluster noise norms) replace the drawn ones (other corpus geometries,
+    ``recommender.sim.worlds``).
     """
     rng = np.random.default_rng(seed)
     n_topics = topics or max(2, clusters // 10)
@@ -77,9 +80,12 @@ def make_corpus(
         COMMON_WEIGHT * common + TOPIC_WEIGHT * topic_dirs[cluster_topic] + OWN_WEIGHT * own
     )
     spread = rng.uniform(*SPREAD, size=clusters).astype(np.float32)
+    if spreads is not None:
+        spread = np.asarray(spreads, np.float32)
 
     # Cluster sizes: lognormal weights (a few big concepts, a long tail of small ones).
-    weights = rng.lognormal(0.0, 0.9, size=clusters)
+    drawn = rng.lognormal(0.0, 0.9, size=clusters)
+    weights = drawn if weights is None else np.array(weights, np.float64)
     hole_set = {int(h) for h in holes}
     for h in hole_set:
         weights[h] = 0.0

@@ -89,6 +89,7 @@ def run_user(
     horizon: int, batch: int, seed: int, on_batch: BatchHook | None = None,
 ) -> Trace:
     truth = Truth(user, corpus)
+    user.reset()
     oracle = OraclePolicy(store, np.random.default_rng(seed), truth=truth, ids=corpus.ids)
     engine = Engine(store, default_policy=policy, seed=seed, extra_policies={"oracle": oracle})
     state = engine.new_state(f"{user.model}-{user_index}")

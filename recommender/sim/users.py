@@ -29,11 +29,13 @@ from recommender.sim.corpus import SyntheticCorpus
 # the like threshold.
 KNEE = 0.7
 TASTE_JITTER = 0.3  # how far a taste lies off its cluster's (or topic's) centre: cos ~0.96
+SATIATION_COS = 0.9  # views this alike are "the same thing again"
+SATIATION_MEMORY = 50  # views remembered for satiation
 
 
 class UserModel(StrEnum):
     NICHE = "niche"  # one small cluster (~0.2-0.6% of the corpus)
-    BROAD = "broad"  # a whole topic (~5-15%)
+    BROAD = "broad"  # a direction through the collection (its far end ~5-15% liked)
     MULTI = "multi"  # two or three unrelated interests
     DRIFT = "drift"  # one interest, replaced by another midway
     NOISY = "noisy"  # weak, very noisy signal with outliers
@@ -63,9 +65,28 @@ class SimUser:
     flick_rate: float = 0.05  # accidental fast scrolls
     outlier_rate: float = 0.01  # walked away from the phone
     views: int = 0  # impressions so far (drives drift when no time is given)
+    # Satiation: each earlier view of a near-copy (cosine >= SATIATION_COS) multiplies the
+    # dwell by this (1: none). The fifth shot of one scene is looked at less.
+    satiation: float = 1.0
+    recent: list[Vector] = field(default_factory=list, repr=False)
     # Diagnostics only: dwell is exactly its expectation (no noise, flicks or walk-aways),
     # to tell what a policy makes of perfect signals from what the noise allows.
     noiseless: bool = False
+
+    def reset(self) -> None:
+        """Forget the views of a previous run (the view counter and satiation)."""
+        self.views = 0
+        self.recent.clear()
+
+    def _satiated(self, vector: Vector) -> float:
+        """The satiation factor of viewing ``vector`` now, and remember the view."""
+        if self.satiation >= 1.0:
+            return 1.0
+        v = np.asarray(vector, np.float32)
+        copies = sum(1 for r in self.recent if float(r @ v) >= SATIATION_COS)
+        self.recent.append(v)
+        del self.recent[:-SATIATION_MEMORY]
+        return float(self.satiation**copies)
 
     @property
     def taste(self) -> Vector:
@@ -91,7 +112,7 @@ class SimUser:
 
     def interest_curve(self, z: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
         """Interest at calibrated affinity ``z`` (0: corpus median, 1: like threshold)."""
-        peak = 1.0 / (1.0 + np.exp(-self.sharpness * (z - KNEE)))
+        peak = 1.0 / (1.0 + np.exp(np.minimum(-self.sharpness * (z - KNEE), 50.0)))
         return np.asarray(self.graded * np.clip(z, 0.0, 1.0) + (1 - self.graded) * peak)
 
     def liked(self, vectors: NDArray[np.float32], t: int = 0) -> NDArray[np.bool_]:
@@ -115,16 +136,17 @@ class SimUser:
         if t is None:
             t = self.views
             self.views += 1
+        sated = self._satiated(vector)
         if self.noiseless:
-            return float(self.expected_dwell_ms(np.asarray(vector, np.float32)[None, :],
-                                                np.asarray([appeal], np.float32), t)[0])
+            return sated * float(self.expected_dwell_ms(np.asarray(vector, np.float32)[None, :],
+                                                        np.asarray([appeal], np.float32), t)[0])
         u = rng.random()
         if u < self.flick_rate:
             return float(rng.uniform(40.0, 300.0))
         if u < self.flick_rate + self.outlier_rate:
             return float(rng.uniform(60_000.0, 2_400_000.0))
-        mean = float(self.expected_dwell_ms(np.asarray(vector, np.float32)[None, :],
-                                            np.asarray([appeal], np.float32), t)[0])
+        mean = sated * float(self.expected_dwell_ms(np.asarray(vector, np.float32)[None, :],
+                                                    np.asarray([appeal], np.float32), t)[0])
         if self.weibull_shape is not None:
             k = self.weibull_shape
             return float(mean / math.gamma(1.0 + 1.0 / k) * rng.weibull(k))
@@ -186,13 +208,14 @@ def make_users(
             user.tastes = [taste_at(cluster(small), rng.uniform(0.002, 0.006))]
         elif model is UserModel.BROAD:
             if pool is not None:
-                centre = corpus.centers[cluster(present)]
+                direction = jitter(rng, corpus.centers[cluster(present)])
             else:
-                topic = int(rng.choice(np.unique(corpus.topics[present])))
-                members = present[corpus.topics[present] == topic]
-                centre = corpus.centers[members].mean(axis=0)
-            user.tastes = [_calibrate(corpus, jitter(rng, centre),
-                                      rng.uniform(0.05, 0.15))]
+                # A direction through the whole collection, not a place: a random mix of
+                # the concepts' offsets from their mean. Interest grows along it, and the
+                # liked items are the collection's far end that way, over many clusters.
+                offsets = corpus.centers[present] - corpus.centers[present].mean(axis=0)
+                direction = rng.standard_normal(len(present)) @ offsets
+            user.tastes = [_calibrate(corpus, direction, rng.uniform(0.05, 0.15))]
         elif model is UserModel.MULTI:
             k = int(rng.integers(2, 4))
             chosen = rng.choice(pool if pool is not None else present, size=k, replace=False)

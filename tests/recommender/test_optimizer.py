@@ -216,3 +216,53 @@ def test_a_vector_of_the_wrong_dimension_is_refused(store, corpus) -> None:  # t
     with pytest.raises(InvalidFeedback) as err:
         engine.observe(state, [Observation(corpus.ids[1], corpus.vectors[1][:64], 1000.0)])
     assert "dimension" in err.value.problems[0]["error"]
+
+
+# --- Riemannian Adam on the sphere (the target's step) -----------------------------------
+def _adam_run(grads: list[np.ndarray], start: np.ndarray, state: UserState | None = None
+              ) -> tuple[np.ndarray, UserState]:
+    from recommender.policies.sumo import SumoTargetPolicy
+
+    policy = SumoTargetPolicy.__new__(SumoTargetPolicy)  # _step uses no store
+    state = state or UserState("u", "sumo-target")
+    target = start
+    for g in grads:
+        target = policy._step(state.data, target, g, pairs=1)
+    return target, state
+
+
+def test_adam_keeps_the_target_on_the_sphere() -> None:
+    rng = np.random.default_rng(0)
+    start = unit(rng.standard_normal(DIM))
+    grads = [rng.standard_normal(DIM) * s for s in (0.01, 1.0, 50.0, 1e-6, 3.0) * 8]
+    target, state = _adam_run(grads, start)
+    assert abs(float(np.linalg.norm(target)) - 1.0) < 1e-5
+    # The first moment is kept tangent to the current target.
+    m = np.frombuffer(base64.b64decode(state.data["m"]), dtype="<f2").astype(np.float64)
+    assert abs(float(m @ target)) < 1e-2 * float(np.linalg.norm(m)) + 1e-6
+
+
+def test_adam_moves_further_when_pairs_agree_than_when_they_alternate() -> None:
+    rng = np.random.default_rng(1)
+    start = unit(rng.standard_normal(DIM))
+    g = rng.standard_normal(DIM)
+    agree, _ = _adam_run([g] * 12, start)
+    alternate, _ = _adam_run([g if k % 2 == 0 else -g for k in range(12)], start)
+    moved_agree = math.acos(min(1.0, float(agree @ start)))
+    moved_alternate = math.acos(min(1.0, float(alternate @ start)))
+    assert moved_agree > 3 * moved_alternate
+    # And the step's size does not follow the gradient's scale (Adam's normalisation).
+    small, _ = _adam_run([1e-3 * g] * 12, start)
+    assert float(small @ agree) > 0.99
+
+
+def test_adam_state_round_trips() -> None:
+    rng = np.random.default_rng(2)
+    start = unit(rng.standard_normal(DIM))
+    grads = [rng.standard_normal(DIM) for _ in range(10)]
+    mid, state = _adam_run(grads[:5], start)
+    restored = UserState.from_dict(json.loads(json.dumps(state.to_dict())))
+    assert restored.data.keys() >= {"m", "v", "n"}
+    a, _ = _adam_run(grads[5:], mid, state)
+    b, _ = _adam_run(grads[5:], mid, restored)
+    np.testing.assert_allclose(a, b, atol=1e-6)

@@ -136,18 +136,39 @@ def _probe_case(store: EdgeStore, corpus: SyntheticCorpus, liked: int | None
 
 def _next_batch(store: EdgeStore, state: UserState, probe: bool,
                 monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    monkeypatch.setattr(sumo, "PROBE", probe)
+    # No probe: a lift bound nothing is under; no cover slot either, to isolate the probe.
+    monkeypatch.undo()
+    if not probe:
+        monkeypatch.setattr(sumo, "PROBE_LIFT", -np.inf)
+        monkeypatch.setattr(sumo, "COVER", 0)
     copy = UserState.from_dict(json.loads(json.dumps(state.to_dict())))
     return [h.id for h in Engine(store, default_policy="sumo", seed=5).recommend(copy, 5)]
 
 
 def test_until_something_is_liked_each_batch_tests_the_likeliest_region(
         store: EdgeStore, corpus: SyntheticCorpus, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Nothing ever held this user's eye: greedy expected dwell alone passes over the item
-    # that would test the leading guess; the probe slot shows it.
+    # Nothing ever held this user's eye: whatever greedy expected dwell prefers, the item
+    # that tests the leading guess leads the batch.
     state, nearest = _probe_case(store, corpus, liked=None)
-    assert nearest not in _next_batch(store, state, False, monkeypatch)
-    assert nearest in _next_batch(store, state, True, monkeypatch)
+    assert _next_batch(store, state, True, monkeypatch)[0] == nearest
+
+
+def test_while_nothing_is_liked_the_batch_covers_untouched_regions(
+        store: EdgeStore, corpus: SyntheticCorpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A flat landscape: the cover slots show the centres of regions no view has touched.
+    state, _ = _probe_case(store, corpus, liked=None)
+    m = regions_for(store)
+    assert m is not None
+    touched = RegionEvidence.load(state, m).si
+    least = set(np.argsort(touched)[:max(sumo.COVER, m.size // 10)].tolist())
+
+    def untouched(batch: list[str]) -> int:
+        regions = [int(np.argmax(m.centroids @ _vector(corpus, i))) for i in batch]
+        return sum(r in least for r in regions)
+
+    assert untouched(_next_batch(store, state, True, monkeypatch)) >= 1
+    assert untouched(_next_batch(store, state, True, monkeypatch)) > untouched(
+        _next_batch(store, state, False, monkeypatch))
 
 
 def test_once_a_taste_is_found_the_batch_is_greedy(

@@ -135,11 +135,13 @@ def test_bench_quick_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
                  "--policies", "sumo,random,lints,qdrant-feedback"]) == 0
     out = capsys.readouterr().out
     assert "Taste capture" in out and "| sumo |" in out
-    result = json.loads((tmp_path / "recommend.json").read_text())
-    assert {s["policy"] for s in result["summaries"]} >= {"oracle", "sumo", "random", "lints"}
+    assert "sumo beside the known-model ceiling" in out
+    result = json.loads((tmp_path / "recommend-default.json").read_text())
+    assert {s["policy"] for s in result["summaries"]} >= {"oracle", "sumo", "random", "lints",
+                                                          "ceiling"}
     assert all(s["repeats"] == 0 for s in result["summaries"])
     assert result["perf"]["sumo_state_bytes_max"] <= 16 * 1024
-    assert (tmp_path / "recommend.png").stat().st_size > 10_000
+    assert (tmp_path / "recommend-default.png").stat().st_size > 10_000
 
 
 def test_capture_over_a_window_of_impressions() -> None:
