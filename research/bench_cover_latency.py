@@ -19,6 +19,7 @@ import numpy as np
 
 import recommender.policies.sumo as sumo_module
 from recommender.engine import Engine, Observation
+from recommender.exclusion import Exclusion
 from recommender.sim.harness import simulated_store
 from recommender.state import UserState
 
@@ -54,7 +55,7 @@ def main() -> int:
                 state = UserState.from_dict(json.loads(s))
                 q = corpus.vectors[int(rng.integers(len(corpus.ids)))]
                 t0 = time.perf_counter()
-                store.search(q, 5, exclude=state.seen_set)
+                store.search(q, 5, exclude=Exclusion(state.seen))
                 times["raw"].append((time.perf_counter() - t0) * 1000)
         sumo_module.COVER = cover
     p50 = {k: statistics.median(v) for k, v in times.items()}
