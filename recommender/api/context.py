@@ -11,6 +11,7 @@ from recommender.api.services.images import ImageService
 from recommender.api.services.text import TextEncoder
 from recommender.api.services.users import UserService
 from recommender.engine import Engine
+from recommender.gaps.service import GapService
 from recommender.settings import Settings
 
 
@@ -24,3 +25,4 @@ class AppContext:
     catalog: Catalog
     text: TextEncoder
     metrics: Metrics
+    gaps: GapService  # one cached gap report per process (the API, the page)

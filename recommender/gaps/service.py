@@ -7,23 +7,29 @@ one for ``ttl_s`` and computes at most one at a time.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
 
 from indexer.store.base import Store
-from recommender.gaps.describe import TextEncoder
+from recommender.gaps.describe import TextEncoder, concept_matrix, load_concepts
 from recommender.gaps.projection import project
-from recommender.gaps.report import GapOptions, GapReport, build_report
+from recommender.gaps.report import GapOptions, GapReport, Progress, build_report
+
+log = logging.getLogger(__name__)
 
 
 class GapService:
     def __init__(
         self, store: Store, encoder: TextEncoder | None = None, *,
         options: GapOptions | None = None, ttl_s: float = 300.0,
+        labels_off: str | None = None, progress: Progress | None = None,
     ) -> None:
         self.store = store
         self.encoder = encoder
+        self.labels_off = labels_off  # why labels are off, when the caller turned them off
+        self.progress = progress
         self.options = options or GapOptions()
         self.ttl_s = ttl_s
         self._lock = threading.Lock()
@@ -31,11 +37,29 @@ class GapService:
         self._map: dict[str, Any] | None = None
         self._at = 0.0
 
+    def warm(self) -> None:
+        """Embed the label vocabulary now (blocking; the app runs it in the background at
+        start, logging progress), so the first report does not wait for it. Skipped for
+        random weights, whose labels mean nothing, and when the disk cache has it anyway."""
+        enc = self.encoder
+        if enc is None or enc.name.endswith("/none"):
+            return
+        t0 = time.monotonic()
+
+        def said(done: int, total: int) -> None:
+            log.info("gap labels: %d/%d vocabulary phrases embedded", done, total)
+
+        concept_matrix(enc, load_concepts(), progress=said)
+        log.info("gap labels ready in %.1f s", time.monotonic() - t0)
+
     def report(self, *, refresh: bool = False) -> GapReport:
         with self._lock:
             fresh = self._report is not None and time.monotonic() - self._at < self.ttl_s
             if refresh or not fresh:
-                self._report = build_report(self.store, self.options, encoder=self.encoder)
+                self._report = build_report(self.store, self.options, encoder=self.encoder,
+                                            progress=self.progress)
+                if self.labels_off:
+                    self._report.labels_note = self.labels_off
                 self._map = None
                 self._at = time.monotonic()
             assert self._report is not None

@@ -11,7 +11,16 @@ photos vs a sparse tail of diagrams), so nothing here is a fixed cosine. For any
 
 A point inside the collection has isolation ~1. The corpus calibrates it: the isolation of
 a random sample of items (each measured against the others) gives the null distribution,
-and a high quantile of it (default the 98th percentile) is the line a gap must cross.
+and a high quantile of it (default the 98th percentile) is its line.
+
+Demand points are not items, though: a search or the centroid of many targets names the
+*centre* of some content, and the centre of a group of items is farther from its nearest
+item than items are from each other. So the line a gap must cross is calibrated on centres
+too: the sampled items are grouped (spherical k-means, about one group per
+``items_per_centre`` items of the collection), each group's centre is put on the items'
+shell, and the nearest-item cosine of those centres gives ``centre_nn``, a low quantile of
+it (default the 2nd percentile): as far as the centre of served content ever is from an
+item. ``reach = angle(nearest) / angle(centre_nn)`` > 1 is farther than that.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexer.store.base import Hit, Store
+from recommender.kmeans import spherical_kmeans
 
 F32 = NDArray[np.float32]
 MIN_ANGLE = 1e-3  # radians: exact duplicates would otherwise divide by zero
@@ -36,6 +46,9 @@ class SupplyOptions:
     neighbours: int = 8  # items around a point whose spacing defines "local"
     quantile: float = 0.98  # isolation quantile of real items a gap must exceed
     density_k: int = 100  # search depth for counting items within the radius
+    items_per_centre: int = 80  # collection items per calibration group
+    min_group: int = 12  # sampled items per group at least
+    centre_quantile: float = 0.02  # of the centres' nearest-item cosine
     seed: int = 0
 
 
@@ -51,6 +64,8 @@ class Calibration:
     quantile: float
     threshold: float  # isolation a gap must exceed
     radius: float  # cosine within which items count as "near" a point
+    centre_nn: float = 1.0  # nearest-item cosine the centre of served content stays above
+    centres: int = 0  # calibration groups behind ``centre_nn``
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -63,6 +78,7 @@ class Calibration:
                 f"p{round(self.quantile * 100)}": round(self.threshold, 4),
             },
             "radius": round(self.radius, 4),
+            "centre_nn": round(self.centre_nn, 4), "centres": self.centres,
             "shell": round(self.shell, 4),
         }
 
@@ -138,11 +154,28 @@ def calibrate(store: Store, options: SupplyOptions = SupplyOptions()) -> Calibra
     # "Near" = within 1.5 typical item spacings: a point with many items this close is
     # served even if none sits exactly on it.
     radius = float(np.cos(1.5 * angle(float(np.median(nn_a))))) if nn_a.size else 1.0
-    return Calibration(
+    cal = Calibration(
         corpus_items=total, sample_ids=ids, sample_vectors=x.astype(np.float32),
         mean_dir=mean_dir, shell=shell, nn_similarity=q, isolation=iso_a,
         quantile=options.quantile, threshold=threshold, radius=radius,
     )
+    k = min(max(2, total // max(1, options.items_per_centre)), len(ids) // options.min_group)
+    if k >= 2:
+        cent, _, _ = spherical_kmeans(x.astype(np.float32), np.ones(len(ids)), k,
+                                      seed=options.seed, iters=25, restarts=1)
+        near = [h[0].score for h in store.search_many(list(onto_shell_rows(cent, cal)), 1)
+                if h]
+        if near:
+            cal.centre_nn = float(np.quantile(near, options.centre_quantile))
+            cal.centres = len(near)
+    return cal
+
+
+def reach(nearest: float, cal: Calibration) -> float:
+    """Angle to the nearest item over the farthest a served centre is: > 1 is unmet."""
+    if not math.isfinite(nearest):
+        return float("nan")
+    return float(angle(nearest) / angle(cal.centre_nn))
 
 
 def onto_shell(c: F32, cal: Calibration) -> F32:

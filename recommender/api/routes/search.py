@@ -22,7 +22,11 @@ async def search(
     request: Request, catalog: CatalogDep,
     q: Annotated[str, Query(min_length=1, max_length=1000, description="what to look for")],
     limit: Annotated[int, Query(ge=1)] = 10,
+    user_id: Annotated[str | None, Query(
+        min_length=1, max_length=256,
+        description="who searched: the query counts once per user as demand")] = None,
 ) -> JSONBytes:
-    hits = await catalog.search(q, limit)
+    """Items matching a description. The query is kept as demand for the gap report."""
+    hits = await catalog.search(q, limit, user_id)
     root = request.scope.get("root_path", "")
     return JSONBytes({"items": [scored_item(h, root) for h in hits], "query": q})
