@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 from urllib.parse import quote
 
@@ -78,10 +79,16 @@ class GapOptions:
 class NearItem:
     id: str
     score: float
+    name: str | None = None  # the image's file name (not its path: that stays private)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "score": round(self.score, 4),
+        return {"id": self.id, "score": round(self.score, 4), "name": self.name,
                 "image_url": f"/v1/items/{quote(self.id, safe='')}/image"}
+
+
+def file_name(payload: Mapping[str, Any] | None) -> str | None:
+    paths = (payload or {}).get("paths") or []
+    return PurePath(str(paths[0])).name if paths else None
 
 
 @dataclass
@@ -150,6 +157,7 @@ class GapReport:
     elapsed_s: float
     created: float
     items: int = 0  # in the collection
+    model: str | None = None  # the collection's model ("<arch>/none": random weights)
 
     @property
     def gaps(self) -> list[Region]:
@@ -184,6 +192,8 @@ class GapReport:
                          "tried": {str(k): v for k, v in c.tried.items()}} if c else None,
             "calibration": self.calibration.to_dict() if self.calibration else None,
             "labels_note": self.labels_note,
+            "model": self.model,
+            "random_weights": bool(self.model and self.model.endswith("/none")),
             "elapsed_s": round(self.elapsed_s, 2),
             "created": self.created,
         }
@@ -272,14 +282,16 @@ def build_report(
     t0 = time.perf_counter()
     created = time.time()
     say = progress or (lambda step, done, total: None)
-    labels_note = text_encoder_note(store.spec(), encoder)
+    spec = store.spec()
+    model = spec.model if spec is not None else None
+    labels_note = text_encoder_note(spec, encoder)
     say("reading users and searches", 0, 1)
     demand = demand if demand is not None else read_demand(store, options.demand)
     n_t, n_s = len(demand.user_ids), len(demand.searches)
     items = store.count()
     if (n_t == 0 and n_s == 0) or items == 0:
         return GapReport([], None, demand, None, options, labels_note,
-                         time.perf_counter() - t0, created, items)
+                         time.perf_counter() - t0, created, items, model)
     say("calibrating against the collection", 0, 1)
     cal = calibrate(store, options.supply)
     describer = None
@@ -359,7 +371,8 @@ def build_report(
             reach_ratio=reach_ratio,
             supply=sup, deficit=deficit, score=score,
             gap=score > SCORE_THRESHOLD and wanting >= options.min_demand and supported,
-            nearest_items=[NearItem(h.id, h.score) for h in sup.hits[: options.nearest]],
+            nearest_items=[NearItem(h.id, h.score, file_name(h.payload))
+                           for h in sup.hits[: options.nearest]],
             searches=int(searches_m.size), unmet_searches=n_unmet,
             queries=sorted({demand.searches[i].query for i in searches_m})[:MAX_QUERIES],
             satisfaction_z=sat_z, signals=signals,
@@ -373,4 +386,4 @@ def build_report(
             r.labels = describer.labels(r.centroid, options.labels)
             r.prompt = describer.prompt_for(r.centroid)
     return GapReport(regions, cal, demand, cl, options, labels_note,
-                     time.perf_counter() - t0, created, items)
+                     time.perf_counter() - t0, created, items, model)

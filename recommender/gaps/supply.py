@@ -205,7 +205,7 @@ def onto_shell_rows(x: F32, cal: Calibration) -> F32:
 
 def measure(store: Store, point: F32, cal: Calibration, options: SupplyOptions) -> Supply:
     depth = max(options.density_k, options.neighbours)
-    hits = store.search(point, depth, with_vectors=True)
+    hits = store.search(point, depth, with_vectors=True, with_payload=True)
     if not hits:
         return Supply(float("nan"), float("nan"), float("nan"), 0, False, [])
     local = _local_similarity(store, hits, options.neighbours)
