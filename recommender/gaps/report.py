@@ -46,6 +46,7 @@ from recommender.gaps.supply import (
     onto_shell,
     onto_shell_rows,
     reach,
+    with_local,
 )
 from recommender.kmeans import Clustering, cluster_targets, unit_rows
 
@@ -64,6 +65,7 @@ class GapOptions:
     max_regions: int = 192  # largest k tried
     min_region_users: int = 3  # smallest cluster size k-means candidates aim for
     nearest: int = 6  # nearest items listed per region
+    detail: int = 50  # regions listed first whose local item spacing (isolation) is measured
     labels: int = 3
     fit_sample: int = 12000  # targets k-means is fitted on (all are assigned)
     reshell: bool = True
@@ -329,9 +331,9 @@ def build_report(
         w = weights[members]
         target_c = cl.centers[j]
         point = onto_shell(target_c, cal) if options.reshell else target_c
-        sup = measure(store, point, cal, options.supply)
+        sup = measure(store, point, cal, options.supply, local=False)
         cohesion = float(np.sum(w * (points[members] @ target_c)) / w.sum())
-        iso_ratio = sup.isolation / (cal.threshold * options.isolation_margin)
+        iso_ratio = float("nan")  # measured below for the regions listed first
         reach_ratio = reach(sup.nearest, cal) / options.reach_margin
         # Spread of the demand around the centroid, on the shell where the nearest item
         # was measured, so the two angles compare like with like.
@@ -382,6 +384,9 @@ def build_report(
     say("labelling", 0, 1)
     for rank, r in enumerate(regions, start=1):
         r.id = f"r{rank}"
+        if rank <= options.detail:
+            r.supply = with_local(store, r.supply, options.supply)
+            r.isolation_ratio = r.supply.isolation / (cal.threshold * options.isolation_margin)
         if describer is not None:
             r.labels = describer.labels(r.centroid, options.labels)
             r.prompt = describer.prompt_for(r.centroid)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -42,7 +42,8 @@ MIN_ANGLE = 1e-3  # radians: exact duplicates would otherwise divide by zero
 
 @dataclass(frozen=True)
 class SupplyOptions:
-    calibration_items: int = 1000  # items sampled to calibrate isolation and the shell
+    calibration_items: int = 1000  # items sampled to calibrate spacing, centres and the shell
+    isolation_items: int = 200  # of which measured for the isolation null
     neighbours: int = 8  # items around a point whose spacing defines "local"
     quantile: float = 0.98  # isolation quantile of real items a gap must exceed
     density_k: int = 100  # search depth for counting items within the radius
@@ -138,14 +139,20 @@ def calibrate(store: Store, options: SupplyOptions = SupplyOptions()) -> Calibra
     mean_dir = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
     shell = float(np.mean(x @ mean_dir))
 
+    # Every sampled item's nearest other item (the spacing quantiles, the radius); the
+    # isolation null on the first ``isolation_items`` only: each costs ``neighbours`` more
+    # queries, and a few hundred fix a 98th percentile well enough.
+    n_iso = min(len(ids), options.isolation_items)
     nn, iso = [], []
-    for i, v in zip(ids, x, strict=True):
-        hits = [h for h in store.search(v, options.neighbours + 1, with_vectors=True) if h.id != i]
+    deep = store.search_many(list(x[:n_iso]), options.neighbours + 1, with_vectors=True)
+    for i, found in zip(ids[:n_iso], deep, strict=True):
+        hits = [h for h in found if h.id != i]
         if not hits:
             continue
         local = _local_similarity(store, hits, options.neighbours)
         nn.append(hits[0].score)
         iso.append(isolation(hits[0].score, local))
+    nn += [s for s in _nearest_other(store, list(x[n_iso:]), ids[n_iso:]) if math.isfinite(s)]
     iso_a = np.array([v for v in iso if math.isfinite(v)], dtype=np.float64)
     nn_a = np.array(nn, dtype=np.float64)
     threshold = float(np.quantile(iso_a, options.quantile)) if iso_a.size else float("inf")
@@ -203,14 +210,20 @@ def onto_shell_rows(x: F32, cal: Calibration) -> F32:
     return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
 
 
-def measure(store: Store, point: F32, cal: Calibration, options: SupplyOptions) -> Supply:
+def measure(store: Store, point: F32, cal: Calibration, options: SupplyOptions, *,
+            local: bool = True) -> Supply:
+    """Supply around ``point``; ``local=False`` skips the local spacing (and so isolation),
+    which costs ``neighbours`` more queries (``with_local`` adds it later)."""
     depth = max(options.density_k, options.neighbours)
     hits = store.search(point, depth, with_vectors=True, with_payload=True)
     if not hits:
         return Supply(float("nan"), float("nan"), float("nan"), 0, False, [])
-    local = _local_similarity(store, hits, options.neighbours)
     within = sum(1 for h in hits if h.score >= cal.radius)
-    return Supply(
-        nearest=hits[0].score, local=local, isolation=isolation(hits[0].score, local),
-        within=within, within_capped=within >= depth, hits=hits,
-    )
+    sup = Supply(nearest=hits[0].score, local=float("nan"), isolation=float("nan"),
+                 within=within, within_capped=within >= depth, hits=hits)
+    return with_local(store, sup, options) if local else sup
+
+
+def with_local(store: Store, sup: Supply, options: SupplyOptions) -> Supply:
+    local = _local_similarity(store, sup.hits, options.neighbours)
+    return replace(sup, local=local, isolation=isolation(sup.nearest, local))
