@@ -71,7 +71,7 @@ def build_context(
         images=ImageService(store, capacity=settings.image_cache),
         catalog=Catalog(store, text, max_limit=settings.max_limit),
         text=text, metrics=metrics,
-        gaps=GapService(store, text.embedder if text.usable else None),
+        gaps=GapService(store, encoder_of=lambda: _usable_encoder(text)),
     )
 
 
@@ -91,6 +91,11 @@ def _open_and_build(
                 raise
             log.warning("store unavailable at start (%s); retrying", exc)
             time.sleep(1.0)
+
+
+def _usable_encoder(text: TextEncoder) -> TextEmbedder | None:
+    text.refresh()  # cheap once a collection has been seen
+    return text.embedder if text.usable else None
 
 
 def _warm_gaps(context: AppContext) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -82,6 +83,7 @@ def load_concepts(path: Path = CONCEPTS_FILE) -> list[Concept]:
 
 # Keyed by the encoder object too: "<model>/none" names random weights, which differ per load.
 _CACHE: dict[tuple[str, int, str], NDArray[np.float32]] = {}
+_LOCK = threading.Lock()
 
 
 def cache_dir() -> Path:
@@ -108,13 +110,22 @@ def concept_matrix(
     key = (encoder.name, id(encoder), digest)
     if key in _CACHE:
         return _CACHE[key]
+    with _LOCK:  # the start-up warm-up and a first report must not both encode
+        if key not in _CACHE:
+            _CACHE[key] = _load_or_encode(encoder, prompts, digest, progress)
+        return _CACHE[key]
+
+
+def _load_or_encode(
+    encoder: TextEncoder, prompts: list[str], digest: str,
+    progress: Callable[[int, int], None] | None,
+) -> NDArray[np.float32]:
     path = _disk_path(encoder.name, digest)
     if path is not None and path.is_file():
         try:
             m = np.load(path)
             if m.shape[0] == len(prompts):
-                _CACHE[key] = m.astype(np.float32)
-                return _CACHE[key]
+                return np.asarray(m, dtype=np.float32)
         except (OSError, ValueError) as exc:
             log.warning("label cache %s unreadable (%s): encoding again", path, exc)
     chunks = []
@@ -124,7 +135,6 @@ def concept_matrix(
             progress(min(i + 256, len(prompts)), len(prompts))
     m = np.concatenate(chunks).astype(np.float32)
     m = m / np.linalg.norm(m, axis=1, keepdims=True)
-    _CACHE[key] = m
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from indexer.store.base import Store
@@ -25,9 +26,13 @@ class GapService:
         self, store: Store, encoder: TextEncoder | None = None, *,
         options: GapOptions | None = None, ttl_s: float = 300.0,
         labels_off: str | None = None, progress: Progress | None = None,
+        encoder_of: Callable[[], TextEncoder | None] | None = None,
     ) -> None:
         self.store = store
-        self.encoder = encoder
+        self._encoder = encoder
+        # The app's text encoder may appear later (a replica started before the first
+        # index run): then it is asked for at each report.
+        self.encoder_of = encoder_of
         self.labels_off = labels_off  # why labels are off, when the caller turned them off
         self.progress = progress
         self.options = options or GapOptions()
@@ -36,6 +41,10 @@ class GapService:
         self._report: GapReport | None = None
         self._map: dict[str, Any] | None = None
         self._at = 0.0
+
+    @property
+    def encoder(self) -> TextEncoder | None:
+        return self.encoder_of() if self.encoder_of is not None else self._encoder
 
     def warm(self) -> None:
         """Embed the label vocabulary now (blocking; the app runs it in the background at
