@@ -187,7 +187,8 @@ class GapSupply(BaseModel):
         None, description="nearest-item angle / the angle served content's centres keep")
     concentration: float | None = Field(description="nearest-item angle / spread of demand")
     deficit: float | None = Field(description="ln(min(reach_ratio, concentration))")
-    items_within_radius: int
+    items_within_radius: int | None = Field(
+        description="items near the centroid (null: not measured, a region listed late)")
     within_capped: bool
 
 

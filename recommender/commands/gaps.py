@@ -83,15 +83,17 @@ def _f(v: Any, digits: int = 3) -> str:
 
 
 def format_table(body: dict[str, Any]) -> str:
-    rows = [("id", "gap", "score", "users", "weight", "nearest", "local", "isol.", "within",
-             "labels")]
+    rows = [("id", "gap", "score", "users", "searches", "weight", "nearest", "reach", "within",
+             "signals", "labels")]
     for r in body["regions"]:
         s, d = r["supply"], r["demand"]
         rows.append((
             r["id"], "GAP" if r["gap"] else "", _f(r["score"], 2), f"{d['users']:.0f}",
-            _f(d["weight"], 1), _f(s["nearest_similarity"]), _f(s["local_similarity"]),
-            _f(s["isolation"], 2),
-            f"{s['items_within_radius']}{'+' if s['within_capped'] else ''}",
+            f"{d.get('searches', 0)} ({d.get('unmet_searches', 0)} unmet)",
+            _f(d["weight"], 1), _f(s["nearest_similarity"]), _f(s.get("reach_ratio"), 2),
+            "-" if s["items_within_radius"] is None
+            else f"{s['items_within_radius']}{'+' if s['within_capped'] else ''}",
+            ",".join(r.get("signals", [])) or "-",
             ", ".join(lb["text"] for lb in r["labels"]) or "-",
         ))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]) - 1)]

@@ -46,7 +46,6 @@ from recommender.gaps.supply import (
     onto_shell,
     onto_shell_rows,
     reach,
-    with_local,
 )
 from recommender.kmeans import Clustering, cluster_targets, unit_rows
 
@@ -65,7 +64,7 @@ class GapOptions:
     max_regions: int = 192  # largest k tried
     min_region_users: int = 3  # smallest cluster size k-means candidates aim for
     nearest: int = 6  # nearest items listed per region
-    detail: int = 50  # regions listed first whose local item spacing (isolation) is measured
+    detail: int = 50  # regions listed first with supply measured in full (spacing, items)
     labels: int = 3
     fit_sample: int = 12000  # targets k-means is fitted on (all are assigned)
     reshell: bool = True
@@ -137,7 +136,8 @@ class Region:
                        "isolation_ratio": _r(self.isolation_ratio),
                        "reach_ratio": _r(self.reach_ratio),
                        "concentration": _r(self.concentration), "deficit": _r(self.deficit),
-                       "items_within_radius": s.within, "within_capped": s.within_capped},
+                       "items_within_radius": s.within if s.measured else None,
+                       "within_capped": s.within_capped},
             "labels": [lb.to_dict() for lb in self.labels],
             "nearest_items": [n.to_dict() for n in self.nearest_items],
             "prompt": self.prompt,
@@ -321,8 +321,14 @@ def build_report(
     cl = _cluster_kinds(points, weights, n_t, options)
     total_weight = float(weights.sum())
     regions: list[Region] = []
+    say("measuring supply", 0, cl.k)
+    # The decision needs only each centroid's nearest item: one light query per region,
+    # batched. The full picture (items within the radius, local spacing, thumbnails) is
+    # measured below for the regions listed first.
+    shell_points = [onto_shell(c, cal) if options.reshell else c for c in cl.centers]
+    nearest = [h[0].score if h else float("nan")
+               for h in store.search_many(shell_points, 1)] if shell_points else []
     for j in range(cl.k):
-        say("measuring supply", j, cl.k)
         members = np.flatnonzero(cl.labels == j)
         if members.size == 0:
             continue
@@ -330,8 +336,8 @@ def build_report(
         searches_m = members[members >= n_t] - n_t
         w = weights[members]
         target_c = cl.centers[j]
-        point = onto_shell(target_c, cal) if options.reshell else target_c
-        sup = measure(store, point, cal, options.supply, local=False)
+        point = shell_points[j]
+        sup = Supply(nearest[j], float("nan"), float("nan"), 0, False, [], measured=False)
         cohesion = float(np.sum(w * (points[members] @ target_c)) / w.sum())
         iso_ratio = float("nan")  # measured below for the regions listed first
         reach_ratio = reach(sup.nearest, cal) / options.reach_margin
@@ -373,8 +379,7 @@ def build_report(
             reach_ratio=reach_ratio,
             supply=sup, deficit=deficit, score=score,
             gap=score > SCORE_THRESHOLD and wanting >= options.min_demand and supported,
-            nearest_items=[NearItem(h.id, h.score, file_name(h.payload))
-                           for h in sup.hits[: options.nearest]],
+            nearest_items=[],
             searches=int(searches_m.size), unmet_searches=n_unmet,
             queries=sorted({demand.searches[i].query for i in searches_m})[:MAX_QUERIES],
             satisfaction_z=sat_z, signals=signals,
@@ -385,8 +390,10 @@ def build_report(
     for rank, r in enumerate(regions, start=1):
         r.id = f"r{rank}"
         if rank <= options.detail:
-            r.supply = with_local(store, r.supply, options.supply)
+            r.supply = measure(store, r.centroid, cal, options.supply)
             r.isolation_ratio = r.supply.isolation / (cal.threshold * options.isolation_margin)
+            r.nearest_items = [NearItem(h.id, h.score, file_name(h.payload))
+                               for h in r.supply.hits[: options.nearest]]
         if describer is not None:
             r.labels = describer.labels(r.centroid, options.labels)
             r.prompt = describer.prompt_for(r.centroid)

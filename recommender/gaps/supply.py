@@ -92,6 +92,7 @@ class Supply:
     within: int  # items with cosine >= radius (searched up to density_k)
     within_capped: bool  # the count hit the search depth: there may be more
     hits: list[Hit]  # nearest items, best first
+    measured: bool = True  # False: only ``nearest`` is known (regions listed late)
 
 
 def angle(cos: float | NDArray[np.float64]) -> Any:
