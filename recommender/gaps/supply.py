@@ -44,6 +44,7 @@ MIN_ANGLE = 1e-3  # radians: exact duplicates would otherwise divide by zero
 class SupplyOptions:
     calibration_items: int = 1000  # items sampled to calibrate spacing, centres and the shell
     isolation_items: int = 200  # of which measured for the isolation null
+    nn_items: int = 400  # of which measured for the spacing quantiles and the radius
     neighbours: int = 8  # items around a point whose spacing defines "local"
     quantile: float = 0.98  # isolation quantile of real items a gap must exceed
     density_k: int = 100  # search depth for counting items within the radius
@@ -140,9 +141,10 @@ def calibrate(store: Store, options: SupplyOptions = SupplyOptions()) -> Calibra
     mean_dir = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
     shell = float(np.mean(x @ mean_dir))
 
-    # Every sampled item's nearest other item (the spacing quantiles, the radius); the
-    # isolation null on the first ``isolation_items`` only: each costs ``neighbours`` more
-    # queries, and a few hundred fix a 98th percentile well enough.
+    # The first ``nn_items`` sampled items' nearest other item (the spacing quantiles, the
+    # radius); the isolation null on the first ``isolation_items`` only: each costs
+    # ``neighbours`` more queries, and a few hundred fix a 98th percentile well enough.
+    # All sampled items shape the shell and the calibration centres (no queries).
     n_iso = min(len(ids), options.isolation_items)
     nn, iso = [], []
     deep = store.search_many(list(x[:n_iso]), options.neighbours + 1, with_vectors=True)
@@ -153,7 +155,9 @@ def calibrate(store: Store, options: SupplyOptions = SupplyOptions()) -> Calibra
         local = _local_similarity(store, hits, options.neighbours)
         nn.append(hits[0].score)
         iso.append(isolation(hits[0].score, local))
-    nn += [s for s in _nearest_other(store, list(x[n_iso:]), ids[n_iso:]) if math.isfinite(s)]
+    n_nn = max(n_iso, min(len(ids), options.nn_items))
+    nn += [s for s in _nearest_other(store, list(x[n_iso:n_nn]), ids[n_iso:n_nn])
+           if math.isfinite(s)]
     iso_a = np.array([v for v in iso if math.isfinite(v)], dtype=np.float64)
     nn_a = np.array(nn, dtype=np.float64)
     threshold = float(np.quantile(iso_a, options.quantile)) if iso_a.size else float("inf")
