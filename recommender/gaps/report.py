@@ -1,23 +1,22 @@
-"""The gap report: where users' demand clusters and the collection's supply is thin.
+"""The gap report: where demand gathers and the collection's supply does not reach.
 
-1. Demand (``demand.py``): targets of engaged users, weighted by engagement and recency.
-2. Regions: weighted spherical k-means over the targets, k chosen by silhouette
-   (``recommender.kmeans``).
-3. Supply (``supply.py``) around each region's centroid, put on the items' shell:
-   nearest-item cosine, local item spacing, items within the calibrated radius, and the
-   isolation ratio calibrated against the corpus's own items.
-4. Emptiness, as the natural log of the smaller of two angle ratios, each > 1 only where
-   content is missing:
-   - isolation / (corpus threshold × margin): the nearest item is farther, in local item
-     spacings, than all but ``1 − quantile`` of the collection's own items are from theirs
-     (and by a safety ``margin``);
-   - concentration = angle to the nearest item / angular spread of the region's targets:
-     the demand sits tighter than the distance to any supply. This keeps the centroid of a
-     smear of unrelated tastes (which falls between clusters, where no item is) from
-     passing for a gap.
-5. Score = demand mass × emptiness. A region is a gap when its score is above the
-   report's threshold (0) and it carries at least ``min_demand`` weighted users; smaller
-   regions are listed, never flagged.
+1. Demand (``demand.py``): learned targets of engaged users (weighted by engagement and
+   recency), recorded searches (``recommender.searches``, moved from the text cone to
+   where an image with that content would sit), and each user's satisfaction.
+2. Regions: weighted spherical k-means, k chosen by silhouette (``recommender.kmeans``),
+   over targets and over searches apart (precise queries are not pulled into a cloud of
+   rough targets).
+3. Supply (``supply.py``) at each region's centroid, put on the items' shell: the nearest
+   item's cosine, and ``reach`` = its angle / the angle the centre of served content keeps
+   to its items (calibrated on the collection). The 50 regions listed first also get the
+   local spacing, isolation, items within the radius and thumbnails.
+4. Deficit = ln(min(reach / margin, concentration)), concentration = angle to the nearest
+   item / angular spread of the region's demand (the mean of a smear of unrelated tastes
+   falls between clusters, where no item is, and is no gap).
+5. Score = wanting weight (targets and *unmet* searches: a search that found good results
+   is served demand) × deficit. A gap: score > 0, wanting weight ≥ ``min_demand``, and
+   supported: most of its searches unmet, or (targets alone, rough estimates) they sit
+   tight or their users are unsatisfied. ``signals`` says which demand is behind a region.
 """
 
 from __future__ import annotations
