@@ -1,8 +1,8 @@
 """One cached gap report per process: the API, the page and the CLI show the same regions.
 
-A report reads every user state and runs a few thousand nearest-neighbour queries (seconds
-on a small deployment, minutes at 1M items and 100k users), so the service keeps the last
-one for ``ttl_s`` and computes at most one at a time.
+A report reads every user state and search and runs a few thousand nearest-neighbour
+queries (seconds at 100k items and 10k users, ``benchmarks/bench_gaps.py``), so the service
+keeps the last one for ``ttl_s`` and computes at most one at a time.
 """
 
 from __future__ import annotations
