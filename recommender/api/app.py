@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,6 +37,7 @@ from recommender.api.services.items import ItemService
 from recommender.api.services.text import TextService
 from recommender.api.services.users import UserService
 from recommender.engine import Engine
+from recommender.gaps.service import GapService
 from recommender.settings import Settings
 from recommender.users import UserRepository
 
@@ -78,6 +80,7 @@ def build_context(
         images=ImageService(store, capacity=settings.image_cache),
         items=ItemService(store, text, max_limit=settings.max_limit),
         text=text, metrics=metrics,
+        gaps=GapService(store, encoder_of=lambda: _usable_encoder(text)),
     )
 
 
@@ -97,6 +100,18 @@ def _open_and_build(
                 raise
             log.warning("store unavailable at start (%s); retrying", exc)
             time.sleep(1.0)
+
+
+def _usable_encoder(text: TextService) -> TextEmbedder | None:
+    text.refresh()  # cheap once a collection has been seen
+    return text.embedder if text.usable else None
+
+
+def _warm_gaps(context: AppContext) -> None:
+    try:
+        context.gaps.warm()
+    except Exception:  # a background nicety: the report encodes them itself if this failed
+        log.exception("gap labels not prepared at start")
 
 
 def create_app(
@@ -120,6 +135,10 @@ def create_app(
         # and every request in flight waits for it.
         gc.collect()
         gc.freeze()
+        # The label vocabulary's embeddings, in the background: the first gap report
+        # should not wait minutes for them (kept on disk after the first time).
+        threading.Thread(target=_warm_gaps, args=(context,), name="sumo-gap-labels",
+                         daemon=True).start()
         upkeep = [
             asyncio.create_task(job(context.store, every))
             for job, every in ((flush_periodically, settings.flush_seconds),

@@ -11,6 +11,7 @@ from recommender.api.services.items import ItemService
 from recommender.api.services.text import TextService
 from recommender.api.services.users import UserService
 from recommender.engine import Engine
+from recommender.gaps.service import GapService
 from recommender.settings import Settings
 
 
@@ -24,3 +25,4 @@ class AppContext:
     items: ItemService
     text: TextService
     metrics: Metrics
+    gaps: GapService  # one cached gap report per process (the API, the page)

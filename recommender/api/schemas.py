@@ -197,7 +197,12 @@ class GapDemand(BaseModel):
     engagement: float = Field(description="their total dwell seconds")
     weight: float = Field(description="demand weighted by engagement and recency, in users")
     share: float = Field(description="share of all weighted demand")
-    cohesion: float = Field(description="mean cosine of the users' targets to their centroid")
+    cohesion: float = Field(description="mean cosine of the region's demand to its centroid")
+    searches: int = Field(0, description="recorded searches in the region")
+    unmet_searches: int = Field(0, description="of which the best match was far (calibrated)")
+    queries: list[str] = Field(default_factory=list, description="a few of those searches")
+    satisfaction_z: float | None = Field(
+        None, description="standard errors the users' best-view lift is below everyone's")
 
 
 class GapSupply(BaseModel):
@@ -205,9 +210,12 @@ class GapSupply(BaseModel):
     local_similarity: float | None = Field(description="typical item spacing around it")
     isolation: float | None = Field(description="nearest-item angle / local item spacing")
     isolation_ratio: float | None = Field(description="isolation / the corpus's own threshold")
-    concentration: float | None = Field(description="nearest-item angle / spread of targets")
-    deficit: float | None = Field(description="ln(min(isolation_ratio, concentration))")
-    items_within_radius: int
+    reach_ratio: float | None = Field(
+        None, description="nearest-item angle / the angle served content's centres keep")
+    concentration: float | None = Field(description="nearest-item angle / spread of demand")
+    deficit: float | None = Field(description="ln(min(reach_ratio, concentration))")
+    items_within_radius: int | None = Field(
+        description="items near the centroid (null: not measured, a region listed late)")
     within_capped: bool
 
 
@@ -220,12 +228,16 @@ class GapLabel(BaseModel):
 class GapNearItem(BaseModel):
     id: str
     score: float
+    name: str | None = Field(None, description="the image's file name")
     image_url: str
 
 
 class GapRegion(BaseModel):
     id: str
-    gap: bool = Field(description="score above the threshold, with enough demand")
+    gap: bool = Field(description="score above the threshold, with enough unmet demand")
+    signals: list[str] = Field(
+        default_factory=list,
+        description="the demand behind it: targets, unmet_searches, unsatisfied")
     score: float | None
     centroid: list[float]
     demand: GapDemand

@@ -114,6 +114,12 @@ def authorize(
     return Caller(Role.USER, user_id)
 
 
+def check_acting_for(caller: Caller, user_id: str | None) -> None:
+    """A token acts only for its own user: a parameter naming another user is refused."""
+    if caller.role is Role.USER and user_id is not None and user_id != caller.user_id:
+        raise Forbidden("this token acts only for its own user")
+
+
 async def guard(request: Request, access: Access) -> Caller:
     """Authenticate (and rate-limit) the request once; later calls reuse the answer."""
     caller: Caller | None = request.scope.get(CALLER)

@@ -72,21 +72,29 @@ def _encoder(settings: Settings, store: Store, want: bool) -> TextEmbedder | Non
     return emb
 
 
+def _progress(step: str, done: int, total: int) -> None:
+    """One line per step on stderr (the report's slow steps take seconds at scale)."""
+    if done == 0:
+        print(f"gaps: {step} ...", file=sys.stderr, flush=True)
+
+
 def _f(v: Any, digits: int = 3) -> str:
     return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) \
         else f"{v:.{digits}f}"
 
 
 def format_table(body: dict[str, Any]) -> str:
-    rows = [("id", "gap", "score", "users", "weight", "nearest", "local", "isol.", "within",
-             "labels")]
+    rows = [("id", "gap", "score", "users", "searches", "weight", "nearest", "reach", "within",
+             "signals", "labels")]
     for r in body["regions"]:
         s, d = r["supply"], r["demand"]
         rows.append((
             r["id"], "GAP" if r["gap"] else "", _f(r["score"], 2), f"{d['users']:.0f}",
-            _f(d["weight"], 1), _f(s["nearest_similarity"]), _f(s["local_similarity"]),
-            _f(s["isolation"], 2),
-            f"{s['items_within_radius']}{'+' if s['within_capped'] else ''}",
+            f"{d.get('searches', 0)} ({d.get('unmet_searches', 0)} unmet)",
+            _f(d["weight"], 1), _f(s["nearest_similarity"]), _f(s.get("reach_ratio"), 2),
+            "-" if s["items_within_radius"] is None
+            else f"{s['items_within_radius']}{'+' if s['within_capped'] else ''}",
+            ",".join(r.get("signals", [])) or "-",
             ", ".join(lb["text"] for lb in r["labels"]) or "-",
         ))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]) - 1)]
@@ -95,15 +103,24 @@ def format_table(body: dict[str, Any]) -> str:
     t, s = body["threshold"], body["sampled"]
     lines.append("")
     lines.append(
-        f"{body['gaps']} gap(s). A gap: score > {t['score']} (isolation over "
-        f"{_f(t['isolation'], 2)} = the corpus's p{round(t['isolation_quantile'] * 100)} "
-        f"item isolation × {t['isolation_margin']}, demand tighter than the nearest item) "
-        f"and weighted demand >= {t['min_demand']}.")
+        f"{body['gaps']} gap(s). A gap: score > {t['score']} (nearest item farther than "
+        f"{t['reach_margin']} × the angle the centre of served content keeps to its items, "
+        "demand tighter than the nearest item), unmet demand >= "
+        f"{t['min_demand']} and supported (most searches unmet, or targets tight).")
     sample_note = (f" (a uniform sample of {s['users_eligible']})" if s["sampled"] else "")
     lines.append(
-        f"Users: {s['users_used']} used{sample_note} of {s['users_scanned']} scanned; items: "
-        f"{s['items']} ({s['items_sampled_for_calibration']} sampled for calibration); "
+        f"Users: {s['users_used']} used{sample_note} of {s['users_scanned']} scanned; "
+        f"searches: {s.get('searches', 0)}; items: {s['items']} "
+        f"({s['items_sampled_for_calibration']} sampled for calibration); "
         f"{body['elapsed_s']} s.")
+    if not body["regions"]:
+        if s["items"] == 0:
+            lines.append("The collection holds no items yet: index some first (sumo index).")
+        elif s["users_used"] == 0 and not s.get("searches"):
+            skipped = s.get("skipped", {})
+            lines.append(
+                "No demand yet: users need at least 5 feedback events each to count "
+                f"({skipped.get('few_events', 0)} have fewer), and no searches were recorded.")
     if body.get("labels_note"):
         lines.append(body["labels_note"])
     for r in body["regions"]:
@@ -117,7 +134,9 @@ def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
     from recommender.gaps.service import GapService
 
     with open_store(settings) as store:
-        service = GapService(store, _encoder(settings, store, not args.no_labels))
+        service = GapService(store, _encoder(settings, store, not args.no_labels),
+                             labels_off="no labels: --no-labels" if args.no_labels else None,
+                             progress=_progress)
         body = service.as_dict(args.limit, with_map=bool(args.html))
     if args.html:
         Path(args.html).write_text(standalone(body), encoding="utf-8")

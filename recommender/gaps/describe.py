@@ -1,17 +1,22 @@
 """Words for a region: CLIP's text encoder over a vocabulary shipped with the package.
 
 ``concepts.txt`` holds a few thousand everyday nouns, scenes and styles, one per line, in
-sections (``# nouns``, ``# scenes``, ``# styles``). Each concept is embedded once per model
-(cached in-process). A region's labels are the concepts whose text embedding points most
-along the region's *distinctive* direction: its centroid minus the mean item vector, so a
-concept that matches every image (hubness, the shared CLIP component) does not win
-everywhere. The suggested prompt combines the best style, noun and scene.
+sections (``# nouns``, ``# scenes``, ``# styles``). Each concept is embedded once per model:
+kept in-process, and on disk (``$SUMO_CACHE_DIR``, default ``~/.cache/sumo``) for models
+whose weights are fixed, so a restart does not encode the vocabulary again. A region's
+labels are the concepts whose text embedding points most along the region's *distinctive*
+direction: its centroid minus the mean item vector, so a concept that matches every
+image (hubness, the shared CLIP component) does not win everywhere. The suggested prompt
+combines the best style, noun and scene.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -24,6 +29,7 @@ from indexer.embedder.text import TextEmbedder
 from indexer.store.base import CollectionSpec
 
 CONCEPTS_FILE = Path(__file__).with_name("concepts.txt")
+log = logging.getLogger(__name__)
 TEMPLATES = {"noun": "a photo of {}", "scene": "a photo of {}", "style": "{}"}
 
 
@@ -72,18 +78,67 @@ def load_concepts(path: Path = CONCEPTS_FILE) -> list[Concept]:
 
 # Keyed by the encoder object too: "<model>/none" names random weights, which differ per load.
 _CACHE: dict[tuple[str, int, str], NDArray[np.float32]] = {}
+_LOCK = threading.Lock()
 
 
-def concept_matrix(encoder: TextEmbedder, concepts: Sequence[Concept]) -> NDArray[np.float32]:
-    """Unit text embeddings of the concepts (their templated prompts), cached per model."""
+def cache_dir() -> Path:
+    return Path(os.environ.get("SUMO_CACHE_DIR") or Path.home() / ".cache" / "sumo")
+
+
+def _disk_path(model: str, digest: str) -> Path | None:
+    """Where a model's vocabulary embeddings are kept, or None for models whose weights are
+    not fixed by their name (random init) or that are no CLIP model (imported vectors)."""
+    if model.endswith("/none") or model.startswith("import:"):
+        return None
+    key = hashlib.sha1(f"{model}\n{digest}".encode()).hexdigest()[:24]
+    return cache_dir() / "labels" / f"{key}.npy"
+
+
+def concept_matrix(
+    encoder: TextEmbedder, concepts: Sequence[Concept],
+    progress: Callable[[int, int], None] | None = None,
+) -> NDArray[np.float32]:
+    """Unit text embeddings of the concepts (their templated prompts), cached per model in
+    the process and on disk. ``progress(done, total)`` hears about each encoded chunk."""
     prompts = [TEMPLATES[c.kind.value].format(c.text) for c in concepts]
     digest = hashlib.sha1("\n".join(prompts).encode()).hexdigest()
     key = (encoder.name, id(encoder), digest)
-    if key not in _CACHE:
-        chunks = [encoder.encode_texts(prompts[i : i + 256]) for i in range(0, len(prompts), 256)]
-        m = np.concatenate(chunks).astype(np.float32)
-        _CACHE[key] = m / np.linalg.norm(m, axis=1, keepdims=True)
-    return _CACHE[key]
+    if key in _CACHE:
+        return _CACHE[key]
+    with _LOCK:  # the start-up warm-up and a first report must not both encode
+        if key not in _CACHE:
+            _CACHE[key] = _load_or_encode(encoder, prompts, digest, progress)
+        return _CACHE[key]
+
+
+def _load_or_encode(
+    encoder: TextEmbedder, prompts: list[str], digest: str,
+    progress: Callable[[int, int], None] | None,
+) -> NDArray[np.float32]:
+    path = _disk_path(encoder.name, digest)
+    if path is not None and path.is_file():
+        try:
+            m = np.load(path)
+            if m.shape[0] == len(prompts):
+                return np.asarray(m, dtype=np.float32)
+        except (OSError, ValueError) as exc:
+            log.warning("label cache %s unreadable (%s): encoding again", path, exc)
+    chunks = []
+    for i in range(0, len(prompts), 256):
+        chunks.append(encoder.encode_texts(prompts[i : i + 256]))
+        if progress is not None:
+            progress(min(i + 256, len(prompts)), len(prompts))
+    m = np.concatenate(chunks).astype(np.float32)
+    m = m / np.linalg.norm(m, axis=1, keepdims=True)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+            np.save(tmp, m)
+            tmp.replace(path)  # whole or absent: another process may read it now
+        except OSError as exc:
+            log.warning("label cache not written to %s: %s", path, exc)
+    return m
 
 
 class Describer:
@@ -135,6 +190,8 @@ def text_encoder_note(spec: CollectionSpec | None, encoder: TextEmbedder | None)
     """Why labels cannot be computed for this collection, or None when they can."""
     if spec is None:
         return "no collection yet"
+    if encoder is not None and encoder.name == spec.model:
+        return None  # the encoder that made the vectors (a simulation's, for imported ones)
     if spec.imported:
         return (f"no labels: the collection holds imported vectors ({spec.model}) with no "
                 "matching text encoder")

@@ -55,6 +55,7 @@ def project(report: GapReport, *, max_items: int = 1500, max_targets: int = 1500
         "targets": _round(proj(targets)),
         "target_region": labels,
         "regions": [{"id": r.id, "x": round(float(c2[k, 0]), 4), "y": round(float(c2[k, 1]), 4),
-                     "gap": r.gap} for k, r in enumerate(report.regions)],
+                     "gap": r.gap, "labels": [lb.text for lb in r.labels]}
+                    for k, r in enumerate(report.regions)],
         "sampled": {"items": len(items), "targets": len(targets)},
     }

@@ -11,20 +11,30 @@ photos vs a sparse tail of diagrams), so nothing here is a fixed cosine. For any
 
 A point inside the collection has isolation ~1. The corpus calibrates it: the isolation of
 a random sample of items (each measured against the others) gives the null distribution,
-and a high quantile of it (default the 98th percentile) is the line a gap must cross.
+and a high quantile of it (default the 98th percentile) is its line.
+
+Demand points are not items, though: a search or the centroid of many targets names the
+*centre* of some content, and the centre of a group of items is farther from its nearest
+item than items are from each other. So the line a gap must cross is calibrated on centres
+too: the sampled items are grouped (spherical k-means, about one group per
+``items_per_centre`` items of the collection), each group's centre is put on the items'
+shell, and the nearest-item cosine of those centres gives ``centre_nn``, a low quantile of
+it (default the 2nd percentile): as far as the centre of served content ever is from an
+item. ``reach = angle(nearest) / angle(centre_nn)`` > 1 is farther than that.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from indexer.store.base import Hit, Store
+from recommender.kmeans import spherical_kmeans
 
 F32 = NDArray[np.float32]
 MIN_ANGLE = 1e-3  # radians: exact duplicates would otherwise divide by zero
@@ -32,10 +42,15 @@ MIN_ANGLE = 1e-3  # radians: exact duplicates would otherwise divide by zero
 
 @dataclass(frozen=True)
 class SupplyOptions:
-    calibration_items: int = 1000  # items sampled to calibrate isolation and the shell
+    calibration_items: int = 1000  # items sampled to calibrate spacing, centres and the shell
+    isolation_items: int = 200  # of which measured for the isolation null
+    nn_items: int = 400  # of which measured for the spacing quantiles and the radius
     neighbours: int = 8  # items around a point whose spacing defines "local"
     quantile: float = 0.98  # isolation quantile of real items a gap must exceed
     density_k: int = 100  # search depth for counting items within the radius
+    items_per_centre: int = 80  # collection items per calibration group
+    min_group: int = 12  # sampled items per group at least
+    centre_quantile: float = 0.02  # of the centres' nearest-item cosine
     seed: int = 0
 
 
@@ -51,6 +66,8 @@ class Calibration:
     quantile: float
     threshold: float  # isolation a gap must exceed
     radius: float  # cosine within which items count as "near" a point
+    centre_nn: float = 1.0  # nearest-item cosine the centre of served content stays above
+    centres: int = 0  # calibration groups behind ``centre_nn``
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -63,6 +80,7 @@ class Calibration:
                 f"p{round(self.quantile * 100)}": round(self.threshold, 4),
             },
             "radius": round(self.radius, 4),
+            "centre_nn": round(self.centre_nn, 4), "centres": self.centres,
             "shell": round(self.shell, 4),
         }
 
@@ -75,6 +93,7 @@ class Supply:
     within: int  # items with cosine >= radius (searched up to density_k)
     within_capped: bool  # the count hit the search depth: there may be more
     hits: list[Hit]  # nearest items, best first
+    measured: bool = True  # False: only ``nearest`` is known (regions listed late)
 
 
 def angle(cos: float | NDArray[np.float64]) -> Any:
@@ -122,14 +141,23 @@ def calibrate(store: Store, options: SupplyOptions = SupplyOptions()) -> Calibra
     mean_dir = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
     shell = float(np.mean(x @ mean_dir))
 
+    # The first ``nn_items`` sampled items' nearest other item (the spacing quantiles, the
+    # radius); the isolation null on the first ``isolation_items`` only: each costs
+    # ``neighbours`` more queries, and a few hundred fix a 98th percentile well enough.
+    # All sampled items shape the shell and the calibration centres (no queries).
+    n_iso = min(len(ids), options.isolation_items)
     nn, iso = [], []
-    for i, v in zip(ids, x, strict=True):
-        hits = [h for h in store.search(v, options.neighbours + 1, with_vectors=True) if h.id != i]
+    deep = store.search_many(list(x[:n_iso]), options.neighbours + 1, with_vectors=True)
+    for i, found in zip(ids[:n_iso], deep, strict=True):
+        hits = [h for h in found if h.id != i]
         if not hits:
             continue
         local = _local_similarity(store, hits, options.neighbours)
         nn.append(hits[0].score)
         iso.append(isolation(hits[0].score, local))
+    n_nn = max(n_iso, min(len(ids), options.nn_items))
+    nn += [s for s in _nearest_other(store, list(x[n_iso:n_nn]), ids[n_iso:n_nn])
+           if math.isfinite(s)]
     iso_a = np.array([v for v in iso if math.isfinite(v)], dtype=np.float64)
     nn_a = np.array(nn, dtype=np.float64)
     threshold = float(np.quantile(iso_a, options.quantile)) if iso_a.size else float("inf")
@@ -138,11 +166,28 @@ def calibrate(store: Store, options: SupplyOptions = SupplyOptions()) -> Calibra
     # "Near" = within 1.5 typical item spacings: a point with many items this close is
     # served even if none sits exactly on it.
     radius = float(np.cos(1.5 * angle(float(np.median(nn_a))))) if nn_a.size else 1.0
-    return Calibration(
+    cal = Calibration(
         corpus_items=total, sample_ids=ids, sample_vectors=x.astype(np.float32),
         mean_dir=mean_dir, shell=shell, nn_similarity=q, isolation=iso_a,
         quantile=options.quantile, threshold=threshold, radius=radius,
     )
+    k = min(max(2, total // max(1, options.items_per_centre)), len(ids) // options.min_group)
+    if k >= 2:
+        cent, _, _ = spherical_kmeans(x.astype(np.float32), np.ones(len(ids)), k,
+                                      seed=options.seed, iters=25, restarts=1)
+        near = [h[0].score for h in store.search_many(list(onto_shell_rows(cent, cal)), 1)
+                if h]
+        if near:
+            cal.centre_nn = float(np.quantile(near, options.centre_quantile))
+            cal.centres = len(near)
+    return cal
+
+
+def reach(nearest: float, cal: Calibration) -> float:
+    """Angle to the nearest item over the farthest a served centre is: > 1 is unmet."""
+    if not math.isfinite(nearest):
+        return float("nan")
+    return float(angle(nearest) / angle(cal.centre_nn))
 
 
 def onto_shell(c: F32, cal: Calibration) -> F32:
@@ -170,14 +215,20 @@ def onto_shell_rows(x: F32, cal: Calibration) -> F32:
     return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
 
 
-def measure(store: Store, point: F32, cal: Calibration, options: SupplyOptions) -> Supply:
+def measure(store: Store, point: F32, cal: Calibration, options: SupplyOptions, *,
+            local: bool = True) -> Supply:
+    """Supply around ``point``; ``local=False`` skips the local spacing (and so isolation),
+    which costs ``neighbours`` more queries (``with_local`` adds it later)."""
     depth = max(options.density_k, options.neighbours)
-    hits = store.search(point, depth, with_vectors=True)
+    hits = store.search(point, depth, with_vectors=True, with_payload=True)
     if not hits:
         return Supply(float("nan"), float("nan"), float("nan"), 0, False, [])
-    local = _local_similarity(store, hits, options.neighbours)
     within = sum(1 for h in hits if h.score >= cal.radius)
-    return Supply(
-        nearest=hits[0].score, local=local, isolation=isolation(hits[0].score, local),
-        within=within, within_capped=within >= depth, hits=hits,
-    )
+    sup = Supply(nearest=hits[0].score, local=float("nan"), isolation=float("nan"),
+                 within=within, within_capped=within >= depth, hits=hits)
+    return with_local(store, sup, options) if local else sup
+
+
+def with_local(store: Store, sup: Supply, options: SupplyOptions) -> Supply:
+    local = _local_similarity(store, sup.hits, options.neighbours)
+    return replace(sup, local=local, isolation=isolation(sup.nearest, local))

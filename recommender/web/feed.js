@@ -216,6 +216,7 @@
     view = want ? { card: want, start: now } : null;
     if (!want) return;
     if (!want.dataset.viewed) { want.dataset.viewed = "1"; counter.textContent = String(++viewed); }
+    if (viewed > 1) hideHint();
     document.body.dataset.current = want.dataset.id;
     nearEnd();
   }
@@ -381,6 +382,42 @@
     feed.scrollTo({ top: 0 });
     say("");
     loadMore();
+  });
+
+  // --- first-screen hint ----------------------------------------------------------------
+  const hint = document.getElementById("hint");
+  function hideHint() { if (hint) hint.classList.add("gone"); }
+  if (hint && storage.get("sumo.hinted")) hideHint(); // once per device
+  else storage.set("sumo.hinted", "1");
+
+  // --- "show me more of ...": seeds the taste from text, then refills what is ahead -----
+  const more = document.getElementById("more");
+  const moreText = document.getElementById("more-text");
+  more.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const text = moreText.value.trim();
+    if (!text || blocked) return;
+    say("looking…");
+    const r = await api(`${userPath}/seed`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ text }),
+    }).catch(() => null);
+    if (!r || !r.ok) {
+      if (r && (r.status === 401 || r.status === 403)) { block(); return; }
+      say(r && r.status === 409 ? "search is off for this collection" : "search failed, try again");
+      return;
+    }
+    moreText.value = "";
+    moreText.blur();
+    hideHint();
+    // Cards not yet reached were chosen before the hint: replace them.
+    const keep = current ? cards.indexOf(current) + 1 : 0;
+    for (const c of cards.splice(keep)) { observer.unobserve(c); c.remove(); }
+    exhausted = false;
+    generation += 1; // a page already on its way was chosen before the hint too
+    loading = false;
+    say("");
+    await loadMore();
   });
 
   loadMore();

@@ -433,5 +433,112 @@ def test_a_token_from_the_address_opens_the_feed(servers: dict[str, str]) -> Non
     assert httpx.get(f"{base}/v1/users/{uid}", timeout=10).status_code == 401
 
 
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"  # the docs use these
+
+
+def test_first_screen_hint_counter_label_and_search_box(servers: dict[str, str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base = servers["open"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = open_feed(browser, base + "/")
+            uid = page.evaluate("localStorage.getItem('sumo.uid')")
+            # How the feed works, on the first screen; the counter says what it counts.
+            assert page.is_visible("#hint")
+            hint = page.text_content("#hint") or ""
+            assert "Swipe" in hint and "How long you look" in hint
+            assert (page.text_content("#seen") or "").startswith("seen ")
+            assert page.is_visible("#more-text")
+            assert page.text_content("label[for=more-text]") == "show me more of"
+            DOCS_IMG.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(DOCS_IMG / "feed.png"))
+            step(page)
+            step(page)
+            page.wait_for_function("document.getElementById('hint').classList.contains('gone')")
+
+            # "Show me more of ...": seeds the taste from the text and refills what is ahead.
+            ahead = page.evaluate("[...document.querySelectorAll('.card')].map(c => c.dataset.id)")
+            page.fill("#more-text", "red circles")
+            with page.expect_response(lambda r: r.url.endswith("/seed")) as answer:
+                page.press("#more-text", "Enter")
+            assert answer.value.status == 200
+            page.wait_for_function("document.getElementById('more-text').value === ''")
+            page.wait_for_function(
+                "n => document.querySelectorAll('.card').length > n", arg=3, timeout=20_000)
+            after = page.evaluate("[...document.querySelectorAll('.card')].map(c => c.dataset.id)")
+            assert after[:3] == ahead[:3]  # what was already seen stays
+            assert not set(after[3:]) & set(ahead[3:])  # what was ahead was replaced
+            step(page)  # the feed goes on
+        finally:
+            browser.close()
+    # The query is kept as demand for the gap report.
+    body = httpx.get(f"{base}/v1/gaps", params={"refresh": "true"}, timeout=120).json()
+    assert body["sampled"]["searches"] >= 1
+    assert httpx.get(f"{base}/v1/users/{uid}", timeout=10).status_code == 200
+
+
+def make_demand(base: str, users: int = 3, views: int = 6) -> None:
+    """A few users with enough feedback to count, and a search, through the API."""
+    for u in range(users):
+        uid = f"gaps-page-{u}"
+        items = httpx.get(f"{base}/v1/users/{uid}/recommendations",
+                          params={"limit": views}, timeout=30).json()["items"]
+        events = [{"item_id": it["id"], "dwell_ms": 400 + 900 * (i % 3), "event_id": f"{uid}-{i}"}
+                  for i, it in enumerate(items)]
+        r = httpx.post(f"{base}/v1/users/{uid}/feedback", json={"events": events}, timeout=30)
+        assert r.status_code == 200, r.text
+    r = httpx.get(f"{base}/v1/search", params={"q": "green squares", "user_id": "gaps-page-0"},
+                  timeout=30)
+    assert r.status_code == 200, r.text
+
+
+def test_gaps_page_maps_every_region_and_captions_thumbnails(servers: dict[str, str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base = servers["open"]
+    make_demand(base)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            with page.expect_response(lambda r: "/v1/gaps" in r.url, timeout=120_000) as answer:
+                page.goto(base + "/gaps")
+            body = answer.value.json()
+            page.wait_for_function("document.querySelectorAll('.region').length > 0")
+            n = len(body["regions"])
+            assert n >= 1
+            # Every region is on the map, not only gaps, and each mark names its labels.
+            assert page.eval_on_selector_all(".region-mark", "m => m.length") == n
+            titles = page.eval_on_selector_all(".region-mark title",
+                                               "t => t.map(x => x.textContent)")
+            assert all(t.startswith("r") and ":" in t for t in titles)
+            # The key form stays hidden: no key is needed here, and the one in use works.
+            assert page.is_hidden("#keyform")
+            # A tiny model with random weights: the page says its labels mean nothing.
+            assert body["random_weights"] and page.is_visible("#banner")
+            assert "random weights" in (page.text_content("#banner") or "")
+            # Thumbnails are captioned by file name.
+            page.wait_for_function("document.querySelectorAll('.thumbs figcaption').length > 0")
+            captions = page.eval_on_selector_all(".thumbs figcaption",
+                                                 "c => c.map(x => x.textContent)")
+            assert all(c.startswith("img_") and c.endswith(".jpg") for c in captions), captions
+            # Clicking a mark brings its card forward.
+            last = body["regions"][-1]["id"]
+            page.click(f".region-mark[data-region='{last}']")
+            page.wait_for_function(
+                "id => document.getElementById('region-' + id).classList.contains('focus')",
+                arg=last)
+            page.evaluate("window.scrollTo(0, 0)")
+            DOCS_IMG.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(DOCS_IMG / "gaps.png"))
+            assert errors == []
+        finally:
+            browser.close()
+
+
 if __name__ == "__main__":  # the server process started by the ``server`` fixture
     serve(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))

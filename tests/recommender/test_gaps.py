@@ -14,15 +14,19 @@ from fastapi.testclient import TestClient
 
 from indexer.store.base import Store
 from indexer.store.edge import EdgeStore
+from recommender import searches
 from recommender.api.app import create_app
+from recommender.gaps import describe as describe_module
 from recommender.gaps.demand import DemandOptions, demand_from_states, user_weights
-from recommender.gaps.describe import ConceptKind, load_concepts
+from recommender.gaps.describe import ConceptKind, concept_matrix, load_concepts
 from recommender.gaps.render import standalone
-from recommender.gaps.report import GapOptions, build_report
+from recommender.gaps.report import GapOptions, build_report, text_to_image
 from recommender.gaps.supply import SupplyOptions, calibrate, measure, onto_shell
 from recommender.kmeans import cluster_targets
+from recommender.searches import iter_searches
 from recommender.settings import Settings
 from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
+from recommender.sim.text import SyntheticText
 from recommender.state import UserState
 from sumo.cli import run as sumo
 
@@ -210,3 +214,102 @@ def test_cli_api_and_page_show_the_same_regions(
     assert page.status_code == 200 and "/v1/gaps" in page.text
     assert "sumo-gaps-data" in (tmp_path / "r.html").read_text()
     assert '"regions"' in standalone(cli)
+
+
+# --- searches as demand ------------------------------------------------------------------------
+def test_unmet_searches_at_a_hole_make_a_gap_and_met_ones_do_not(
+    store: Store, corpus: SyntheticCorpus
+) -> None:
+    text = SyntheticText(corpus)
+    big = int(np.argmax(corpus.cluster_sizes))
+    for i in range(6):
+        for c in (HOLE, big):
+            q = f"cluster {c}, wording {i}"
+            searches.record(store, q, text.encode_text(q), f"u{c}-{i}", now=1.7e9)
+    rep = build_report(store, GapOptions(supply=SUPPLY), encoder=text)
+    assert [r.gap for r in rep.regions] == [True, False]
+    hole, served = rep.regions
+    assert int(np.argmax(corpus.centers @ hole.centroid)) == HOLE
+    assert int(np.argmax(corpus.centers @ served.centroid)) == big
+    assert hole.signals == ["unmet_searches"] and hole.unmet_searches == hole.searches == 6
+    assert served.unmet_searches == 0 and served.score <= 0
+    assert hole.users == 0 and len(hole.queries) == 5
+    assert hole.reach_ratio > 1.0 > served.reach_ratio
+    body = rep.to_dict()
+    assert body["sampled"]["searches"] == 12 and body["regions"][0]["signals"] == hole.signals
+
+
+def test_the_text_cone_is_taken_off_before_searches_meet_images(
+    store: Store, corpus: SyntheticCorpus
+) -> None:
+    text = SyntheticText(corpus)
+    cal = calibrate(store, SUPPLY)
+    raw = text.encode_texts(["cluster 3, a", "cluster 3, b"])
+    cone = unit(text.encode_texts([f"anything {i}" for i in range(300)]).mean(axis=0))
+    mapped = text_to_image(raw, cone, cal)
+    centre = onto_shell(corpus.centers[3], cal)
+    # Raw text embeddings sit in their own cone, far from the images; mapped, at the concept.
+    assert float(raw[0] @ centre) < 0.6
+    assert all(float(m @ centre) > 0.9 for m in mapped)
+
+
+def test_a_search_is_recorded_once_per_user_and_query(tmp_path: Path, corpus: SyntheticCorpus
+                                                       ) -> None:
+    data = tmp_path / "data"
+    store = EdgeStore(data)
+    load_corpus(store, corpus)
+    settings = Settings(data=data, qdrant_url=None, api_key=None, admin_key=None)
+    app = create_app(settings, store=store, embedder=SyntheticText(corpus))
+    with TestClient(app) as client:
+        for _ in range(2):
+            r = client.get("/v1/search", params={"q": "cluster 2, red", "user_id": "ann"})
+            assert r.status_code == 200 and r.json()["items"]
+        assert client.get("/v1/search", params={"q": "cluster 2, red"}).status_code == 200
+        seeded = client.post("/v1/users/bob/seed", json={"text": "cluster 5, more"})
+        assert seeded.status_code == 200
+    found = sorted((s.user_id or "-", s.query, s.count) for s in iter_searches(store))
+    store.close()
+    assert found == [("-", "cluster 2, red", 1), ("ann", "cluster 2, red", 2),
+                     ("bob", "cluster 5, more", 1)]
+
+
+def test_cli_says_why_a_report_is_empty(
+    tmp_path: Path, corpus: SyntheticCorpus, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    with EdgeStore(data) as s:
+        load_corpus(s, corpus)
+        put_users(s, [unit(corpus.centers[1])], events=2)  # too few events to count
+    assert sumo(["gaps", "--data", str(data), "--no-labels"]) == 0
+    out = capsys.readouterr()
+    assert f"items: {len(corpus.ids)}" in out.out
+    assert "users need at least 5 feedback events" in out.out and "(1 have fewer)" in out.out
+    assert "could not be loaded" not in out.out
+    assert "gaps: reading users and searches" in out.err  # progress, on stderr
+
+
+def test_label_vocabulary_is_kept_on_disk(
+    tmp_path: Path, corpus: SyntheticCorpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model with fixed weights encodes the vocabulary once; a new process (a fresh
+    in-process cache) reads it back from disk."""
+
+    class Named(SyntheticText):  # the synthetic text side under a checkpoint-like name
+        calls = 0
+
+        def encode_texts(self, texts: list[str]) -> np.ndarray:
+            Named.calls += 1
+            return super().encode_texts(texts)
+
+    monkeypatch.setenv("SUMO_CACHE_DIR", str(tmp_path / "cache"))
+    enc = Named(corpus)
+    enc.name = "ViT-X/some-tag"
+    concepts = load_concepts()[:300]
+    first = concept_matrix(enc, concepts)
+    assert Named.calls == 2 and list((tmp_path / "cache" / "labels").glob("*.npy"))
+    describe_module._CACHE.clear()
+    again = concept_matrix(enc, concepts)
+    assert Named.calls == 2 and np.allclose(first, again)
+    enc.name = "ViT-X/none"  # random weights: never from disk
+    concept_matrix(enc, concepts)
+    assert Named.calls == 4

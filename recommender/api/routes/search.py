@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from recommender.api.deps import ItemsDep
+from recommender.api.deps import CatalogAuth, ItemsDep
 from recommender.api.openapi import errors_of
 from recommender.api.responses import JSONBytes, scored_item
 from recommender.api.schemas import SearchResults
-from recommender.api.security import SecuredRoute, require_catalog
+from recommender.api.security import SecuredRoute, check_acting_for, require_catalog
 
 router = APIRouter(
     prefix="/v1", tags=["search"], dependencies=[Depends(require_catalog)],
@@ -20,10 +20,15 @@ router = APIRouter(
 
 @router.get("/search", response_model=SearchResults)
 async def search(
-    request: Request, items: ItemsDep,
+    request: Request, items: ItemsDep, caller: CatalogAuth,
     q: Annotated[str, Query(min_length=1, max_length=1000, description="what to look for")],
     limit: Annotated[int, Query(ge=1, description="items wanted (capped by SUMO_MAX_LIMIT)")] = 10,
+    user_id: Annotated[str | None, Query(
+        min_length=1, max_length=256,
+        description="who searched: the query counts once per user as demand")] = None,
 ) -> JSONBytes:
-    hits = await items.search(q, limit)
+    """Items matching a description. The query is kept as demand for the gap report."""
+    check_acting_for(caller, user_id)
+    hits = await items.search(q, limit, user_id)
     root = request.scope.get("root_path", "")
     return JSONBytes({"items": [scored_item(h, root) for h in hits], "query": q})

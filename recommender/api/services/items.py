@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.errors import NotFound
 from indexer.store.base import Hit, Store
+from recommender import searches
 from recommender.api.errors import InvalidRequest
 from recommender.api.services.text import TextService
 
@@ -36,11 +37,13 @@ class ItemService:
     async def item(self, item_id: str) -> dict[str, Any]:
         return await run_in_threadpool(self.item_sync, item_id)
 
-    def search_sync(self, query: str, limit: int) -> list[Hit]:
+    def search_sync(self, query: str, limit: int, user_id: str | None = None) -> list[Hit]:
         if limit > self.max_limit:
             raise InvalidRequest(f"limit {limit} is over the maximum of {self.max_limit}")
         vector = self.text.encode_sync(query)
-        return self.store.search(vector, limit, with_payload=True)
+        hits = self.store.search(vector, limit, with_payload=True)
+        searches.record(self.store, query, vector, user_id)  # demand for the gap report
+        return hits
 
-    async def search(self, query: str, limit: int) -> list[Hit]:
-        return await run_in_threadpool(self.search_sync, query, limit)
+    async def search(self, query: str, limit: int, user_id: str | None = None) -> list[Hit]:
+        return await run_in_threadpool(self.search_sync, query, limit, user_id)

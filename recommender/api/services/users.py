@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.errors import ConflictError
 from indexer.store.base import Hit, Vector
+from recommender import searches
 from recommender.api.errors import InvalidRequest
 from recommender.api.metrics import Metrics
 from recommender.api.schemas import FeedbackEvent
@@ -140,7 +141,10 @@ class UserService:
                 raise InvalidRequest(f"{len(unknown)} unknown item(s) in the seed", unknown)
             vectors += [np.asarray(v, np.float32) for v in found if v is not None]
         if text:
-            vectors.append(await encoder.encode(text))
+            v = await encoder.encode(text)
+            vectors.append(v)
+            # "Show me more of ...": what the user asked for is demand the gap report reads.
+            await self._call(searches.record, self.repo.store, text, v, user_id)
         return await self.seed(user_id, vectors)
 
     async def summary(self, user_id: str) -> UserSummary:

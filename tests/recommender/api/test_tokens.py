@@ -96,6 +96,18 @@ def test_a_token_opens_its_own_user_and_nobody_elses(
     assert client.get("/v1/gaps", headers=alice).status_code == 403
 
 
+def test_a_token_records_searches_only_as_its_own_user(client: TestClient) -> None:
+    alice = bearer(token_for("alice"))
+    search = {"q": "boats", "user_id": "bob"}
+    r = client.get("/v1/search", params=search, headers=alice)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    # Past the check (this collection has no text encoder, hence 409), for her own id and
+    # for the service key acting for anyone.
+    own = client.get("/v1/search", params={**search, "user_id": "alice"}, headers=alice)
+    assert own.status_code == 409
+    assert client.get("/v1/search", params=search, headers=bearer(SERVICE_KEY)).status_code == 409
+
+
 def test_the_service_key_acts_for_any_user_and_the_admin_key_for_all(
     client: TestClient, corpus: SyntheticCorpus
 ) -> None:
