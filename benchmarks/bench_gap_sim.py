@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from recommender.api.app import create_app
 from recommender.gaps.report import build_report
 from recommender.sim.gapsim import GapSim, corpora, found_holes, people, served_store
 from recommender.sim.text import SyntheticText
@@ -42,7 +43,7 @@ def main() -> None:
         line = []
         for name, corpus in (("holes", holed), ("control", full)):
             with served_store(corpus, people(sim, corpus, holed.holes, seed), sim,
-                              seed) as store:
+                              seed, create_app) as store:
                 report = build_report(store, encoder=SyntheticText(corpus, seed))
             margin = report.options.reach_margin
             if name == "holes":

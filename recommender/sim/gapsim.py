@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,13 +119,19 @@ def use_the_service(client: Any, corpus: SyntheticCorpus, users: list[SimUser], 
             client.post(f"/v1/users/{uid}/feedback", json={"events": events}).raise_for_status()
 
 
+# Builds the HTTP app over a store (``recommender.api.app.create_app`` with these
+# arguments). Passed in by the caller: the simulator sits below the API and never imports it.
+AppFactory = Callable[..., Any]
+
+
 @contextmanager
 def served_store(corpus: SyntheticCorpus, users: list[SimUser], sim: GapSim, seed: int,
+                 create_app: AppFactory,
                  views: list[list[tuple[int, float]]] | None = None) -> Iterator[Store]:
-    """``corpus`` in a temporary Edge store after ``users`` used the service over it."""
+    """``corpus`` in a temporary Edge store after ``users`` used the service over it
+    (the app ``create_app(settings, store=..., embedder=...)`` builds)."""
     from fastapi.testclient import TestClient
 
-    from recommender.api.app import create_app
     from recommender.settings import Settings
 
     folder = Path(tempfile.mkdtemp(prefix="sumo-gapsim-"))

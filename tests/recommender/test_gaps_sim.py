@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import pytest
 
+from recommender.api.app import create_app
 from recommender.gaps.report import build_report
 from recommender.sim.gapsim import GapSim, corpora, found_holes, people, served_store
 from recommender.sim.text import SyntheticText
@@ -32,7 +33,7 @@ def run(seed: int) -> tuple[list[int], int, int]:
     for corpus in (holed, full):
         users = people(SIM, corpus, holed.holes, seed)
         assert len(users) == SIM.per_hole * SIM.holes + SIM.elsewhere
-        with served_store(corpus, users, SIM, seed) as store:
+        with served_store(corpus, users, SIM, seed, create_app) as store:
             report = build_report(store, encoder=SyntheticText(corpus, seed))
         assert len(report.demand.user_ids) == len(users)  # everyone counted
         if corpus is holed:
