@@ -224,54 +224,48 @@ CARDS_JS = """() => [...document.querySelectorAll('.card')].map(c => ({
 
 
 def test_dwell_reaches_the_server_and_nothing_repeats(servers: dict[str, str]) -> None:
-    from playwright.sync_api import sync_playwright
-
     base = servers["open"]
     planted = planted_dwells(N_VIEWS)
     viewed: list[str] = []
     errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = feed_context(browser).new_page()
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.goto(base + "/")
-            # The first image: on screen since some moment during the load, so its dwell
-            # is only known to be at least what we see here. The planted views follow it.
-            page.wait_for_function("document.body.dataset.current", timeout=20_000)
-            first = page.evaluate("document.body.dataset.current")
-            seen_at = time.monotonic()
-            page.keyboard.press("Shift")  # ignored by the page; warms up the input path
-            sleep_until(seen_at + 0.3)
-            first_hold = time.monotonic() - seen_at
-            previous = first
-            # When each planted view began: the moment the browser took the key press
-            # (press() returns once the page has handled it; on a loaded machine that
-            # can be well after we asked).
-            starts = []
-            for hold_ms in planted:
-                page.keyboard.press("ArrowDown")
-                start = time.monotonic()
-                starts.append(start)
-                # The next image is already there (prefetched): the view starts at once.
-                page.wait_for_function(
-                    "prev => document.body.dataset.current !== prev", arg=previous, timeout=1000
-                )
-                previous = page.evaluate("document.body.dataset.current")
-                viewed.append(previous)
-                sleep_until(start + hold_ms / 1000)
-            cards = page.evaluate(CARDS_JS)
-            uid = page.evaluate("localStorage.getItem('sumo.uid')")
-            # Leaving ends the last view; only the page-hide beacon can still deliver it.
-            left_at = time.time()
-            starts.append(time.monotonic())
-            page.goto("about:blank")
-            deadline = time.monotonic() + 10
-            while len(acknowledged(base, uid)) < N_VIEWS + 1 and time.monotonic() < deadline:
-                time.sleep(0.1)  # the browser delivers it after the page is gone
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = feed_context(browser).new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(base + "/")
+        # The first image: on screen since some moment during the load, so its dwell
+        # is only known to be at least what we see here. The planted views follow it.
+        page.wait_for_function("document.body.dataset.current", timeout=20_000)
+        first = page.evaluate("document.body.dataset.current")
+        seen_at = time.monotonic()
+        page.keyboard.press("Shift")  # ignored by the page; warms up the input path
+        sleep_until(seen_at + 0.3)
+        first_hold = time.monotonic() - seen_at
+        previous = first
+        # When each planted view began: the moment the browser took the key press
+        # (press() returns once the page has handled it; on a loaded machine that
+        # can be well after we asked).
+        starts = []
+        for hold_ms in planted:
+            page.keyboard.press("ArrowDown")
+            start = time.monotonic()
+            starts.append(start)
+            # The next image is already there (prefetched): the view starts at once.
+            page.wait_for_function(
+                "prev => document.body.dataset.current !== prev", arg=previous, timeout=1000
+            )
+            previous = page.evaluate("document.body.dataset.current")
+            viewed.append(previous)
+            sleep_until(start + hold_ms / 1000)
+        cards = page.evaluate(CARDS_JS)
+        uid = page.evaluate("localStorage.getItem('sumo.uid')")
+        # Leaving ends the last view; only the page-hide beacon can still deliver it.
+        left_at = time.time()
+        starts.append(time.monotonic())
+        page.goto("about:blank")
+        deadline = time.monotonic() + 10
+        while len(acknowledged(base, uid)) < N_VIEWS + 1 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the browser delivers it after the page is gone
     accepted = acknowledged(base, uid)
     # What the reader really held: a loaded machine may oversleep or deliver a press late.
     held = [round((b - a) * 1000) for a, b in zip(starts, starts[1:], strict=False)]
@@ -300,6 +294,19 @@ def test_dwell_reaches_the_server_and_nothing_repeats(servers: dict[str, str]) -
     more = httpx.get(f"{base}/v1/users/{uid}/recommendations", params={"limit": 50}, timeout=10)
     assert not set(ids) & {item["id"] for item in more.json()["items"]}
 
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's chromium, headless, closed however the test ends."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def open_feed(browser: Any, url: str) -> Any:
@@ -334,102 +341,84 @@ def wait_for(check: Callable[[], bool], timeout: float = 10) -> bool:
 
 
 def test_reset_my_taste_forgets_and_starts_over(servers: dict[str, str]) -> None:
-    from playwright.sync_api import sync_playwright
-
     base = servers["open"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = open_feed(browser, base + "/")
-            uid = page.evaluate("localStorage.getItem('sumo.uid')")
-            for _ in range(3):
-                step(page)
-            assert wait_for(lambda: events_of(base, uid) == 3)  # one batch of three
+    with chromium() as browser:
+        page = open_feed(browser, base + "/")
+        uid = page.evaluate("localStorage.getItem('sumo.uid')")
+        for _ in range(3):
+            step(page)
+        assert wait_for(lambda: events_of(base, uid) == 3)  # one batch of three
 
-            page.click("#reset")
-            assert page.text_content("#reset") == "tap again to reset"  # one tap does nothing
-            time.sleep(0.3)
-            assert events_of(base, uid) == 3
-            page.click("#reset")
-            page.wait_for_function("document.getElementById('counter').textContent === '1'")
-            assert wait_for(lambda: events_of(base, uid) == 0)
-            assert page.evaluate("document.querySelectorAll('.card').length") > 0
+        page.click("#reset")
+        assert page.text_content("#reset") == "tap again to reset"  # one tap does nothing
+        time.sleep(0.3)
+        assert events_of(base, uid) == 3
+        page.click("#reset")
+        page.wait_for_function("document.getElementById('counter').textContent === '1'")
+        assert wait_for(lambda: events_of(base, uid) == 0)
+        assert page.evaluate("document.querySelectorAll('.card').length") > 0
 
-            # Only what is viewed after the reset counts; the image on screen at the tap
-            # (viewed before it) is not sent.
-            time.sleep(0.2)
-            page.goto("about:blank")
-            assert wait_for(lambda: events_of(base, uid) == 1)
-        finally:
-            browser.close()
+        # Only what is viewed after the reset counts; the image on screen at the tap
+        # (viewed before it) is not sent.
+        time.sleep(0.2)
+        page.goto("about:blank")
+        assert wait_for(lambda: events_of(base, uid) == 1)
     assert len(acknowledged(base, uid)) == 4
 
 
 def test_feedback_waits_out_an_outage_and_a_reload(servers: dict[str, str]) -> None:
-    from playwright.sync_api import sync_playwright
-
     base = servers["open"]
     queued = "JSON.parse(localStorage.getItem('sumo.queue.' + localStorage.getItem('sumo.uid')))"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = feed_context(browser)
-            outage = "**/v1/users/*/feedback"
-            context.route(outage, lambda route: route.abort())  # the API is unreachable
-            page = context.new_page()
-            page.goto(base + "/")
-            page.wait_for_function("document.body.dataset.current", timeout=20_000)
-            uid = page.evaluate("localStorage.getItem('sumo.uid')")
-            for _ in range(4):
-                step(page)
-            page.wait_for_function(f"{queued}.length === 4")  # a batch was tried and failed
+    with chromium() as browser:
+        context = feed_context(browser)
+        outage = "**/v1/users/*/feedback"
+        context.route(outage, lambda route: route.abort())  # the API is unreachable
+        page = context.new_page()
+        page.goto(base + "/")
+        page.wait_for_function("document.body.dataset.current", timeout=20_000)
+        uid = page.evaluate("localStorage.getItem('sumo.uid')")
+        for _ in range(4):
+            step(page)
+        page.wait_for_function(f"{queued}.length === 4")  # a batch was tried and failed
 
-            page.reload()  # closing the tab mid-outage: the queue is in localStorage
-            page.wait_for_function("document.body.dataset.current", timeout=20_000)
-            pending = page.evaluate(queued)
-            assert len(pending) == 5  # and the view the reload ended
-            assert len({e["event_id"] for e in pending}) == 5
+        page.reload()  # closing the tab mid-outage: the queue is in localStorage
+        page.wait_for_function("document.body.dataset.current", timeout=20_000)
+        pending = page.evaluate(queued)
+        assert len(pending) == 5  # and the view the reload ended
+        assert len({e["event_id"] for e in pending}) == 5
 
-            context.unroute(outage)  # back: the retry with back-off delivers them
-            page.wait_for_function(f"{queued}.length === 0", timeout=15_000)
-        finally:
-            browser.close()
+        context.unroute(outage)  # back: the retry with back-off delivers them
+        page.wait_for_function(f"{queued}.length === 0", timeout=15_000)
     # Exactly once each, however many times they were sent.
     assert events_of(base, uid) == 5
     assert {e["event_id"] for _, e in acknowledged(base, uid)} == {e["event_id"] for e in pending}
 
 
 def test_a_token_from_the_address_opens_the_feed(servers: dict[str, str]) -> None:
-    from playwright.sync_api import sync_playwright
-
     from recommender.api.tokens import mint
     from recommender.settings import Settings
 
     base = servers["keyed"]
     token = mint(Settings(token_secret=TOKEN_SECRET), "reader-1", 600)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            # Without a key the page says what is missing instead of showing nothing.
-            bare = browser.new_context().new_page()
-            bare.goto(base + "/")
-            bare.wait_for_function("document.getElementById('status').textContent !== ''")
-            assert "token needed" in (bare.text_content("#status") or "")
+    with chromium() as browser:
+        # Without a key the page says what is missing instead of showing nothing.
+        bare = browser.new_context().new_page()
+        bare.goto(base + "/")
+        bare.wait_for_function("document.getElementById('status').textContent !== ''")
+        assert "token needed" in (bare.text_content("#status") or "")
 
-            page = open_feed(browser, f"{base}/?token={token}")
-            assert "token=" not in page.url  # remembered, then taken out of the address bar
-            assert page.evaluate("localStorage.getItem('sumo.token')") == token
-            uid = page.evaluate("localStorage.getItem('sumo.uid')")
-            assert uid == "reader-1"  # the token's user is who the page is
-            step(page)
-            step(page)
-            # Images come through fetch with the token (an <img> cannot send a header).
-            page.wait_for_function("""() => [...document.querySelectorAll('.card[data-viewed] img')]
-                .every(i => i.naturalWidth > 0 && i.src.startsWith('blob:'))""")
-            page.goto("about:blank")  # with a token the page-hide send is a keepalive fetch
-            assert wait_for(lambda: events_of(base, uid, API_KEY) == 3)
-        finally:
-            browser.close()
+        page = open_feed(browser, f"{base}/?token={token}")
+        assert "token=" not in page.url  # remembered, then taken out of the address bar
+        assert page.evaluate("localStorage.getItem('sumo.token')") == token
+        uid = page.evaluate("localStorage.getItem('sumo.uid')")
+        assert uid == "reader-1"  # the token's user is who the page is
+        step(page)
+        step(page)
+        # Images come through fetch with the token (an <img> cannot send a header).
+        page.wait_for_function("""() => [...document.querySelectorAll('.card[data-viewed] img')]
+            .every(i => i.naturalWidth > 0 && i.src.startsWith('blob:'))""")
+        page.goto("about:blank")  # with a token the page-hide send is a keepalive fetch
+        assert wait_for(lambda: events_of(base, uid, API_KEY) == 3)
     assert httpx.get(f"{base}/v1/users/{uid}", timeout=10).status_code == 401
 
 
@@ -437,42 +426,36 @@ DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"  # the docs use 
 
 
 def test_first_screen_hint_counter_label_and_search_box(servers: dict[str, str]) -> None:
-    from playwright.sync_api import sync_playwright
-
     base = servers["open"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = open_feed(browser, base + "/")
-            uid = page.evaluate("localStorage.getItem('sumo.uid')")
-            # How the feed works, on the first screen; the counter says what it counts.
-            assert page.is_visible("#hint")
-            hint = page.text_content("#hint") or ""
-            assert "Swipe" in hint and "How long you look" in hint
-            assert (page.text_content("#seen") or "").startswith("seen ")
-            assert page.is_visible("#more-text")
-            assert page.text_content("label[for=more-text]") == "show me more of"
-            DOCS_IMG.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(DOCS_IMG / "feed.png"))
-            step(page)
-            step(page)
-            page.wait_for_function("document.getElementById('hint').classList.contains('gone')")
+    with chromium() as browser:
+        page = open_feed(browser, base + "/")
+        uid = page.evaluate("localStorage.getItem('sumo.uid')")
+        # How the feed works, on the first screen; the counter says what it counts.
+        assert page.is_visible("#hint")
+        hint = page.text_content("#hint") or ""
+        assert "Swipe" in hint and "How long you look" in hint
+        assert (page.text_content("#seen") or "").startswith("seen ")
+        assert page.is_visible("#more-text")
+        assert page.text_content("label[for=more-text]") == "show me more of"
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOCS_IMG / "feed.png"))
+        step(page)
+        step(page)
+        page.wait_for_function("document.getElementById('hint').classList.contains('gone')")
 
-            # "Show me more of ...": seeds the taste from the text and refills what is ahead.
-            ahead = page.evaluate("[...document.querySelectorAll('.card')].map(c => c.dataset.id)")
-            page.fill("#more-text", "red circles")
-            with page.expect_response(lambda r: r.url.endswith("/seed")) as answer:
-                page.press("#more-text", "Enter")
-            assert answer.value.status == 200
-            page.wait_for_function("document.getElementById('more-text').value === ''")
-            page.wait_for_function(
-                "n => document.querySelectorAll('.card').length > n", arg=3, timeout=20_000)
-            after = page.evaluate("[...document.querySelectorAll('.card')].map(c => c.dataset.id)")
-            assert after[:3] == ahead[:3]  # what was already seen stays
-            assert not set(after[3:]) & set(ahead[3:])  # what was ahead was replaced
-            step(page)  # the feed goes on
-        finally:
-            browser.close()
+        # "Show me more of ...": seeds the taste from the text and refills what is ahead.
+        ahead = page.evaluate("[...document.querySelectorAll('.card')].map(c => c.dataset.id)")
+        page.fill("#more-text", "red circles")
+        with page.expect_response(lambda r: r.url.endswith("/seed")) as answer:
+            page.press("#more-text", "Enter")
+        assert answer.value.status == 200
+        page.wait_for_function("document.getElementById('more-text').value === ''")
+        page.wait_for_function(
+            "n => document.querySelectorAll('.card').length > n", arg=3, timeout=20_000)
+        after = page.evaluate("[...document.querySelectorAll('.card')].map(c => c.dataset.id)")
+        assert after[:3] == ahead[:3]  # what was already seen stays
+        assert not set(after[3:]) & set(ahead[3:])  # what was ahead was replaced
+        step(page)  # the feed goes on
     # The query is kept as demand for the gap report.
     body = httpx.get(f"{base}/v1/gaps", params={"refresh": "true"}, timeout=120).json()
     assert body["sampled"]["searches"] >= 1
@@ -495,49 +478,43 @@ def make_demand(base: str, users: int = 3, views: int = 6) -> None:
 
 
 def test_gaps_page_maps_every_region_and_captions_thumbnails(servers: dict[str, str]) -> None:
-    from playwright.sync_api import sync_playwright
-
     base = servers["open"]
     make_demand(base)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            with page.expect_response(lambda r: "/v1/gaps" in r.url, timeout=120_000) as answer:
-                page.goto(base + "/gaps")
-            body = answer.value.json()
-            page.wait_for_function("document.querySelectorAll('.region').length > 0")
-            n = len(body["regions"])
-            assert n >= 1
-            # Every region is on the map, not only gaps, and each mark names its labels.
-            assert page.eval_on_selector_all(".region-mark", "m => m.length") == n
-            titles = page.eval_on_selector_all(".region-mark title",
-                                               "t => t.map(x => x.textContent)")
-            assert all(t.startswith("r") and ":" in t for t in titles)
-            # The key form stays hidden: no key is needed here, and the one in use works.
-            assert page.is_hidden("#keyform")
-            # A tiny model with random weights: the page says its labels mean nothing.
-            assert body["random_weights"] and page.is_visible("#banner")
-            assert "random weights" in (page.text_content("#banner") or "")
-            # Thumbnails are captioned by file name.
-            page.wait_for_function("document.querySelectorAll('.thumbs figcaption').length > 0")
-            captions = page.eval_on_selector_all(".thumbs figcaption",
-                                                 "c => c.map(x => x.textContent)")
-            assert all(c.startswith("img_") and c.endswith(".jpg") for c in captions), captions
-            # Clicking a mark brings its card forward.
-            last = body["regions"][-1]["id"]
-            page.click(f".region-mark[data-region='{last}']")
-            page.wait_for_function(
-                "id => document.getElementById('region-' + id).classList.contains('focus')",
-                arg=last)
-            page.evaluate("window.scrollTo(0, 0)")
-            DOCS_IMG.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(DOCS_IMG / "gaps.png"))
-            assert errors == []
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        with page.expect_response(lambda r: "/v1/gaps" in r.url, timeout=120_000) as answer:
+            page.goto(base + "/gaps")
+        body = answer.value.json()
+        page.wait_for_function("document.querySelectorAll('.region').length > 0")
+        n = len(body["regions"])
+        assert n >= 1
+        # Every region is on the map, not only gaps, and each mark names its labels.
+        assert page.eval_on_selector_all(".region-mark", "m => m.length") == n
+        titles = page.eval_on_selector_all(".region-mark title",
+                                           "t => t.map(x => x.textContent)")
+        assert all(t.startswith("r") and ":" in t for t in titles)
+        # The key form stays hidden: no key is needed here, and the one in use works.
+        assert page.is_hidden("#keyform")
+        # A tiny model with random weights: the page says its labels mean nothing.
+        assert body["random_weights"] and page.is_visible("#banner")
+        assert "random weights" in (page.text_content("#banner") or "")
+        # Thumbnails are captioned by file name.
+        page.wait_for_function("document.querySelectorAll('.thumbs figcaption').length > 0")
+        captions = page.eval_on_selector_all(".thumbs figcaption",
+                                             "c => c.map(x => x.textContent)")
+        assert all(c.startswith("img_") and c.endswith(".jpg") for c in captions), captions
+        # Clicking a mark brings its card forward.
+        last = body["regions"][-1]["id"]
+        page.click(f".region-mark[data-region='{last}']")
+        page.wait_for_function(
+            "id => document.getElementById('region-' + id).classList.contains('focus')",
+            arg=last)
+        page.evaluate("window.scrollTo(0, 0)")
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOCS_IMG / "gaps.png"))
+        assert errors == []
 
 
 if __name__ == "__main__":  # the server process started by the ``server`` fixture
