@@ -36,6 +36,7 @@ def tangent(v: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 
 def directions(st: UserState) -> tuple[np.ndarray, np.ndarray, float]:
+    assert st.target is not None  # every simulated user has given feedback
     d, t = st.data, st.target.astype(np.float64)
     m, v, n = decode_f16(d["m"]).astype(np.float64), float(d["v"]), float(d["n"])
     persistence = float(np.linalg.norm(m / (1 - 0.5**n)) / (np.sqrt(v / (1 - 0.8**n)) + 1e-12))
@@ -61,8 +62,9 @@ def main() -> None:
                 st = UserState.from_dict(state_body(doc.body))
                 i = int(st.user_id.rsplit("-", 1)[1])
                 taste = users[i].taste / np.linalg.norm(users[i].taste)
-                toward = tangent(taste.astype(np.float64), st.target.astype(np.float64))
                 moment, window, persistence = directions(st)
+                assert st.target is not None
+                toward = tangent(taste.astype(np.float64), st.target.astype(np.float64))
                 hole = i < sim.per_hole * sim.holes
                 rows["hole" if hole else "served"].append(
                     (float(moment @ toward), float(window @ toward), persistence))
