@@ -17,6 +17,16 @@ Everything the regression needs is six sums (three shared, three per region), wh
 ``MEMORY`` per view so that a changed taste is found again: one float16 triple per region
 in the user's state.
 
+One more hypothesis is not a place: "this user's interest grows along a direction through
+the whole collection" (a broad taste: the liked images are the collection's far end one
+way, over many regions). Its interest is linear in the item's coordinates along the
+region map's main axes (``linear_basis``: the top ``AXES`` principal directions of the
+centroids, scaled to unit spread), ``log dwell = a + w · φ(x) + noise``, with a Gaussian
+prior on ``w`` and the same noise model; its evidence is that regression's marginal
+likelihood, so it wins only when a slope explains the dwells better than any place does
+(``AXES`` coefficients pay their Occam penalty). It holds ``LINEAR_PRIOR`` of the prior
+mass; the regions share the rest.
+
 ``value`` is the posterior-expected dwell of candidate items, which is what ``sumo`` shows:
 greedy in expectation, so an uncertain posterior prefers items good under several likely
 regions (what they share), and a confident one its own region's best.
@@ -32,7 +42,7 @@ from numpy.typing import NDArray
 
 from recommender.dwell import log_dwell
 from recommender.regions import RegionMap
-from recommender.state import UserState, decode_f16, encode_f16
+from recommender.state import UserState, decode_f16, decode_f32, encode_f16, encode_f32
 
 LOG_REF = math.log(2000.0)  # log dwells are taken relative to a typical glance
 Y_RANGE = (-2.5, 3.0)  # beyond: a flick or a walk-away, no more telling than this much
@@ -48,6 +58,9 @@ KNEE, SHARPNESS = 0.7, 5.0  # ...and the rest, a smooth step around 0.7 of the w
 MEMORY = 0.99  # per view: old evidence fades
 SUPPORT = 1e-4  # regions less likely than this are left out of the expected value
 ROW_BY_ROW = 64  # candidates up to this many are scored with matrix-vector products
+AXES = 16  # the direction hypothesis' coordinates: the map's main axes
+LINEAR_PRIOR = 0.2  # prior probability that a user's taste is a direction, not a place
+PRIOR_W = 0.3  # prior sd of each coordinate's slope (log dwell per unit spread)
 
 
 def interest(regions: RegionMap, sims: NDArray[np.float32]) -> NDArray[np.float64]:
@@ -57,17 +70,71 @@ def interest(regions: RegionMap, sims: NDArray[np.float32]) -> NDArray[np.float6
     return np.asarray(GRADED * np.clip(z, 0.0, 1.0) + (1.0 - GRADED) * step, np.float64)
 
 
+@dataclass(frozen=True)
+class LinearBasis:
+    """``φ(x) = axes @ x - offset``: an item's coordinates along the map's main axes."""
+
+    axes: NDArray[np.float32]  # (AXES, d): principal directions / their spread
+    offset: NDArray[np.float32]  # (AXES,): the centroids' mean in those coordinates
+
+    def __call__(self, vectors: NDArray[np.float32]) -> NDArray[np.float64]:
+        """``φ`` of each row of ``vectors`` (a request's few rows one by one: see ``value``)."""
+        f = (np.stack([self.axes @ v for v in vectors]) if len(vectors) <= ROW_BY_ROW
+             else vectors @ self.axes.T)
+        return np.asarray(f - self.offset, np.float64)
+
+
+_BASES: dict[tuple[str, int], LinearBasis] = {}
+
+
+def linear_basis(regions: RegionMap) -> LinearBasis:
+    """The top ``AXES`` principal directions of the region centroids (what separates the
+    collection's parts), each scaled so the centroids spread by 1 along it. Derived from
+    the map alone, so every process computes the same one for the same map version."""
+    key = (regions.version, AXES)
+    basis = _BASES.get(key)
+    if basis is None:
+        c = regions.centroids.astype(np.float64)
+        mean = c.mean(axis=0)
+        _, sv, vt = np.linalg.svd(c - mean, full_matrices=False)
+        # Axes the centroids actually spread along (k centroids span at most k - 1).
+        m = min(AXES, int(np.sum(sv > 1e-3 * sv[0])) if len(sv) and sv[0] > 0 else 0)
+        spread = sv[:m] / math.sqrt(len(c))
+        axes = (vt[:m] / spread[:, None]).astype(np.float32)
+        basis = LinearBasis(axes, (axes @ mean.astype(np.float32)).astype(np.float32))
+        _BASES.clear()  # one map in use at a time
+        _BASES[key] = basis
+    return basis
+
+
 @dataclass
 class Posterior:
     log_odds: NDArray[np.float64]  # (k,) unnormalised log posterior of each region
     a: NDArray[np.float64]  # (k,) fitted typical log dwell under each region
     g: NDArray[np.float64]  # (k,) fitted lift under each region
     g_sd: NDArray[np.float64]  # (k,) its posterior sd
+    # The direction hypothesis: its log posterior on the regions' scale (-inf: not held),
+    # fitted intercept and slopes.
+    linear_log_odds: float = -math.inf
+    linear_a: float = 0.0
+    linear_w: NDArray[np.float64] | None = None
+
+    def _norm(self) -> tuple[NDArray[np.float64], float]:
+        top = max(float(self.log_odds.max()), self.linear_log_odds)
+        p = np.exp(self.log_odds - top)
+        q = math.exp(self.linear_log_odds - top)
+        total = float(p.sum()) + q
+        return p / total, q / total
 
     @property
     def probs(self) -> NDArray[np.float64]:
-        p = np.exp(self.log_odds - self.log_odds.max())
-        return np.asarray(p / p.sum())
+        """Each region's posterior probability (with ``linear``, they sum to 1)."""
+        return self._norm()[0]
+
+    @property
+    def linear(self) -> float:
+        """The posterior probability that the taste is a direction."""
+        return self._norm()[1]
 
 
 class RegionEvidence:
@@ -82,6 +149,15 @@ class RegionEvidence:
         self.si = np.zeros(k)  # sum of interests, per region
         self.sii = np.zeros(k)  # sum of squared interests
         self.syi = np.zeros(k)  # sum of log dwell x interest
+        # The direction hypothesis' sums over the same views: coordinates, their products,
+        # log dwell x coordinates. ``linear`` is False for a user whose evidence predates
+        # it (their views cannot be replayed): they are searched over places only.
+        self.basis = linear_basis(regions)
+        m = self.basis.axes.shape[0]
+        self.linear = True
+        self.sf = np.zeros(m)
+        self.sff = np.zeros((m, m))
+        self.syf = np.zeros(m)
 
     @property
     def empty(self) -> bool:
@@ -99,6 +175,11 @@ class RegionEvidence:
         self.si = MEMORY * self.si + i
         self.sii = MEMORY * self.sii + i * i
         self.syi = MEMORY * self.syi + y * i
+        if self.linear:
+            f = np.asarray(self.basis.axes @ vector - self.basis.offset, np.float64)
+            self.sf = MEMORY * self.sf + f
+            self.sff = MEMORY * self.sff + np.outer(f, f)
+            self.syf = MEMORY * self.syf + y * f
 
     def posterior(self) -> Posterior:
         """Each region's fitted line and its evidence (terms equal for all regions dropped).
@@ -126,8 +207,45 @@ class RegionEvidence:
         resid = self.syy + l1 * a0**2 + l2 * g0**2 - (b1 * a + b2 * g)
         rate = rate0 + 0.5 * np.maximum(resid, 0.0)
         noise = rate / shape  # the posterior's typical noise variance, per hypothesis
-        return Posterior(log_odds=-0.5 * np.log(det) - shape * np.log(rate), a=a, g=g,
+        post = Posterior(log_odds=-0.5 * np.log(det) - shape * np.log(rate), a=a, g=g,
                          g_sd=np.sqrt(noise * p11 / det))
+        if self.linear and self.n > 0 and LINEAR_PRIOR > 0:
+            self._linear(post, l1, l2, rate0, shape)
+        return post
+
+    def _linear(self, post: Posterior, l1: float, l2: float, rate0: float, shape: float
+                ) -> None:
+        """The direction hypothesis' fit and evidence, on the regions' scale: the same
+        regression with the coordinates ``φ`` for the interest, so the prior's determinant
+        (dropped above, equal for every region) is kept in the comparison."""
+        a0, v = PRIOR_A[0], NOISE**2
+        m = len(self.sf)
+        prior = np.diag([l1] + [v / PRIOR_W**2] * m)
+        gram = np.empty((m + 1, m + 1))
+        gram[0, 0], gram[0, 1:], gram[1:, 0], gram[1:, 1:] = self.n, self.sf, self.sf, self.sff
+        precision = prior + gram
+        b = np.concatenate([[l1 * a0 + self.sy], self.syf])
+        try:
+            beta = np.linalg.solve(precision, b)
+            _, logdet = np.linalg.slogdet(precision)
+        except np.linalg.LinAlgError:
+            return
+        resid = self.syy + l1 * a0**2 - float(b @ beta)
+        rate = rate0 + 0.5 * max(resid, 0.0)
+        k = len(post.log_odds)
+        post.linear_log_odds = float(
+            -0.5 * logdet + 0.5 * np.sum(np.log(np.diag(prior))) - 0.5 * math.log(l1 * l2)
+            - shape * math.log(rate) + math.log(LINEAR_PRIOR * k / (1.0 - LINEAR_PRIOR)))
+        post.linear_a, post.linear_w = float(beta[0]), beta[1:]
+
+    def direction(self, post: Posterior) -> NDArray[np.float32] | None:
+        """Where the direction hypothesis' expected dwell grows fastest, as a query vector
+        (the items most along it are its nearest neighbours); None without a fit."""
+        if post.linear_w is None:
+            return None
+        u = (post.linear_w @ self.basis.axes).astype(np.float32)
+        n = float(np.linalg.norm(u))
+        return u / n if n > 0 else None
 
     def value(self, post: Posterior, vectors: NDArray[np.float32]) -> NDArray[np.float64]:
         """Posterior-expected (relative) dwell of each row of ``vectors``."""
@@ -140,13 +258,26 @@ class RegionEvidence:
         sims = (np.stack([self.regions.centroids @ v for v in vectors])
                 if len(vectors) <= ROW_BY_ROW else vectors @ self.regions.centroids.T)
         i = interest(self.regions, sims)[:, keep]
-        return np.asarray(np.exp(post.a[keep] + post.g[keep] * i) @ p[keep])
+        value = np.exp(post.a[keep] + post.g[keep] * i) @ p[keep]
+        q = post.linear
+        if post.linear_w is not None and q >= SUPPORT:
+            # A slope extrapolates: beyond the range of log dwells seen, no more than that.
+            y = post.linear_a + self.basis(vectors) @ post.linear_w
+            value = value + q * np.exp(np.clip(y, *Y_RANGE))
+        return np.asarray(value)
 
     # --- in the user's state ------------------------------------------------------------
     def save(self, state: UserState) -> None:
         sums = np.concatenate([self.si, self.sii, self.syi]).astype(np.float32)
         state.data.update(rv=self.regions.version, rn=round(self.n, 4), ry=round(self.sy, 4),
                           ryy=round(self.syy, 4), rs=encode_f16(sums))
+        if self.linear:
+            # float32: the products' sums need more digits than float16 keeps.
+            upper = self.sff[np.triu_indices(len(self.sf))]
+            state.data["rl"] = encode_f32(
+                np.concatenate([self.sf, upper, self.syf]).astype(np.float32))
+        else:
+            state.data.pop("rl", None)
 
     @classmethod
     def load(cls, state: UserState, regions: RegionMap) -> RegionEvidence:
@@ -160,4 +291,13 @@ class RegionEvidence:
             ev.n, ev.sy = float(d["rn"]), float(d["ry"])
             # A state saved before the noise was learned: its typical squared dwell.
             ev.syy = float(d.get("ryy", ev.sy**2 / ev.n + ev.n * NOISE**2 if ev.n else 0.0))
+            m = len(ev.sf)
+            lin = decode_f32(str(d["rl"])).astype(np.float64) if "rl" in d else None
+            if lin is None or len(lin) != m + m * (m + 1) // 2 + m:
+                ev.linear = ev.n == 0.0
+            else:
+                iu = np.triu_indices(m)
+                ev.sf, ev.syf = lin[:m], lin[-m:]
+                ev.sff[iu] = lin[m:-m]
+                ev.sff = ev.sff + np.triu(ev.sff, 1).T
         return ev

@@ -255,6 +255,7 @@ PROBE_LIFT = 0.5
 PROBE_SD = 2.0  # 3 traded narrow tastes for noisy ones on the flat world (research.md)
 COVER = 1  # 2 won on the tuning worlds and lost on the held-out ones (docs/research.md)
 SEED_LIFT = 1.5  # a warm-start vector counts as a view this much (log dwell) above typical
+LINEAR_QUERY = 0.05  # the direction hypothesis gets a query of its own above this posterior
 
 
 class SumoPolicy(SumoTargetPolicy):
@@ -313,7 +314,10 @@ class SumoPolicy(SumoTargetPolicy):
         p = post.probs
         likeliest = np.argsort(-p, kind="stable")[:CENTRES]
         top = int(likeliest[0])
-        searching = limit >= 2 and post.g[top] - PROBE_SD * post.g_sd[top] < PROBE_LIFT
+        # A taste that is a direction has no place to test or cover.
+        direction = ev.direction(post) if post.linear >= LINEAR_QUERY else None
+        searching = (limit >= 2 and post.linear < p[top]
+                     and post.g[top] - PROBE_SD * post.g_sd[top] < PROBE_LIFT)
         # Around the posterior's mean direction (what likely regions share), around the
         # likeliest regions' centres, so that a region the mean has moved away from is still
         # reached, and, while searching, the least-touched regions' centres.
@@ -321,7 +325,7 @@ class SumoPolicy(SumoTargetPolicy):
                                              kind="stable")[:COVER]]
                  if searching and limit >= 3 else [])
         points = [unit(p @ regions.centroids), *regions.centroids[likeliest],
-                  *regions.centroids[cover]]
+                  *regions.centroids[cover], *([] if direction is None else [direction])]
         # All queries in one call: one round trip to a Qdrant server, one exclusion filter.
         found: dict[str, Hit] = {}
         results = self.store.search_many(points, max(CANDIDATES, 2 * limit),
@@ -337,7 +341,8 @@ class SumoPolicy(SumoTargetPolicy):
         rank = value.copy()
         if searching:
             # The probe first, then the cover picks: ranked above every greedy candidate.
-            tests = [r[0].id for r in (results[1], *results[1 + CENTRES:]) if r]
+            probes = (results[1], *results[1 + CENTRES:1 + CENTRES + len(cover)])
+            tests = [r[0].id for r in probes if r]
             for k, item in enumerate(tests):
                 rank[[i for i, h in enumerate(cands) if h.id == item]] = 1e300 / (k + 1)
         return [Hit(id=cands[i].id, score=float(value[i]))

@@ -16,10 +16,10 @@ from indexer.store.edge import EdgeStore
 from recommender import regions
 from recommender.engine import Engine, Observation
 from recommender.policies import sumo
-from recommender.policies.evidence import RegionEvidence
+from recommender.policies.evidence import AXES, RegionEvidence
 from recommender.regions import MAX_REGIONS, build_region_map, load_or_build, regions_for
 from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
-from recommender.state import UserState, encode_f16, encode_unit_i8, unit
+from recommender.state import UserState, encode_f16, encode_f32, encode_unit_i8, unit
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +220,8 @@ def test_warm_start_points_the_search_at_the_seed(store: EdgeStore, corpus: Synt
 
 
 def test_state_stays_small_with_the_largest_map() -> None:
-    # The largest evidence (three float16 per region of MAX_REGIONS) beside a full window
+    # The largest evidence (three float16 per region of MAX_REGIONS, the direction
+    # hypothesis' float32 sums) beside a full window
     # at CLIP's 512-d.
     rng = np.random.default_rng(0)
     state = UserState("u", "sumo", target=unit(rng.standard_normal(512).astype(np.float32)))
@@ -230,6 +231,8 @@ def test_state_stays_small_with_the_largest_map() -> None:
         m=encode_f16(rng.standard_normal(512).astype(np.float32)),
         rs=encode_f16(rng.random(3 * MAX_REGIONS).astype(np.float32) * 100),
         rv="0123456789ab", rn=99.1234, ry=-12.3456, acc=0.5, checks=10, gap=1.0, n=10.0,
+        # The direction hypothesis: coordinates, their products (upper triangle), with dwell.
+        rl=encode_f32(rng.random(AXES * (AXES + 3) // 2 + AXES).astype(np.float32)),
     )
     assert json.dumps(state.to_dict()).count(state.data["rs"]) == 1
     assert state.size_bytes() <= 16 * 1024
