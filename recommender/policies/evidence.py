@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -119,7 +120,9 @@ class Posterior:
     linear_a: float = 0.0
     linear_w: NDArray[np.float64] | None = None
 
+    @cached_property
     def _norm(self) -> tuple[NDArray[np.float64], float]:
+        # Once per posterior: a request reads ``probs`` and ``linear`` several times.
         top = max(float(self.log_odds.max()), self.linear_log_odds)
         p = np.exp(self.log_odds - top)
         q = math.exp(self.linear_log_odds - top)
@@ -129,12 +132,12 @@ class Posterior:
     @property
     def probs(self) -> NDArray[np.float64]:
         """Each region's posterior probability (with ``linear``, they sum to 1)."""
-        return self._norm()[0]
+        return self._norm[0]
 
     @property
     def linear(self) -> float:
         """The posterior probability that the taste is a direction."""
-        return self._norm()[1]
+        return self._norm[1]
 
 
 class RegionEvidence:
@@ -176,7 +179,7 @@ class RegionEvidence:
         self.sii = MEMORY * self.sii + i * i
         self.syi = MEMORY * self.syi + y * i
         if self.linear:
-            f = np.asarray(self.basis.axes @ vector - self.basis.offset, np.float64)
+            f = self.basis(vector[None, :])[0]
             self.sf = MEMORY * self.sf + f
             self.sff = MEMORY * self.sff + np.outer(f, f)
             self.syf = MEMORY * self.syf + y * f
@@ -207,17 +210,19 @@ class RegionEvidence:
         resid = self.syy + l1 * a0**2 + l2 * g0**2 - (b1 * a + b2 * g)
         rate = rate0 + 0.5 * np.maximum(resid, 0.0)
         noise = rate / shape  # the posterior's typical noise variance, per hypothesis
-        post = Posterior(log_odds=-0.5 * np.log(det) - shape * np.log(rate), a=a, g=g,
-                         g_sd=np.sqrt(noise * p11 / det))
-        if self.linear and self.n > 0 and LINEAR_PRIOR > 0:
-            self._linear(post, l1, l2, rate0, shape)
-        return post
+        linear = (self._linear(l1, l2, rate0, shape, regions=len(a))
+                  if self.linear and self.n > 0 and LINEAR_PRIOR > 0 else None)
+        log_odds, lin_a, lin_w = linear or (-math.inf, 0.0, None)
+        return Posterior(log_odds=-0.5 * np.log(det) - shape * np.log(rate), a=a, g=g,
+                         g_sd=np.sqrt(noise * p11 / det), linear_log_odds=log_odds,
+                         linear_a=lin_a, linear_w=lin_w)
 
-    def _linear(self, post: Posterior, l1: float, l2: float, rate0: float, shape: float
-                ) -> None:
-        """The direction hypothesis' fit and evidence, on the regions' scale: the same
-        regression with the coordinates ``φ`` for the interest, so the prior's determinant
-        (dropped above, equal for every region) is kept in the comparison."""
+    def _linear(self, l1: float, l2: float, rate0: float, shape: float, *, regions: int
+                ) -> tuple[float, float, NDArray[np.float64]] | None:
+        """The direction hypothesis' (log posterior, intercept, slopes), on the regions'
+        scale: the same regression with the coordinates ``φ`` for the interest, so the
+        prior's determinant (dropped above, equal for every region) is kept in the
+        comparison. None when the fit is singular."""
         a0, v = PRIOR_A[0], NOISE**2
         m = len(self.sf)
         prior = np.diag([l1] + [v / PRIOR_W**2] * m)
@@ -229,14 +234,13 @@ class RegionEvidence:
             beta = np.linalg.solve(precision, b)
             _, logdet = np.linalg.slogdet(precision)
         except np.linalg.LinAlgError:
-            return
+            return None
         resid = self.syy + l1 * a0**2 - float(b @ beta)
         rate = rate0 + 0.5 * max(resid, 0.0)
-        k = len(post.log_odds)
-        post.linear_log_odds = float(
+        log_odds = float(
             -0.5 * logdet + 0.5 * np.sum(np.log(np.diag(prior))) - 0.5 * math.log(l1 * l2)
-            - shape * math.log(rate) + math.log(LINEAR_PRIOR * k / (1.0 - LINEAR_PRIOR)))
-        post.linear_a, post.linear_w = float(beta[0]), beta[1:]
+            - shape * math.log(rate) + math.log(LINEAR_PRIOR * regions / (1.0 - LINEAR_PRIOR)))
+        return log_odds, float(beta[0]), beta[1:]
 
     def direction(self, post: Posterior) -> NDArray[np.float32] | None:
         """Where the direction hypothesis' expected dwell grows fastest, as a query vector
