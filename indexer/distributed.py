@@ -38,6 +38,7 @@ from indexer.ingest import (
     Decoded,
     Failed,
     IndexReport,
+    KnownIds,
     Reader,
     Result,
     Seen,
@@ -144,8 +145,8 @@ class RayEmbedStep:
         logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
         rows = [{"path": os.fsencode(s.path), "size": s.size, "mtime_ns": s.mtime_ns}
                 for s in todo]
-        ids = frozenset(catalog.items) if len(catalog.items) <= KNOWN_IDS_LIMIT else frozenset()
-        known = ray.put(ids)  # ids whose bytes need no decoding
+        known = ray.put(KnownIds(catalog.items if len(catalog.items) <= KNOWN_IDS_LIMIT
+                                 else ()))  # ids whose bytes need no decoding
         ds = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
             EmbedWorker,
             # Only what the model needs: no store address or key leaves this process.
@@ -210,8 +211,7 @@ class EmbedWorker:
         self.embedder: Embedder = load_embedder(cfg)
         if device == "cpu":
             torch.set_num_threads(threads)  # this actor's share, not the whole machine
-        ids: frozenset[str] = ray.get(known[0])
-        self.reader = Reader(self.embedder.prepare, self.embedder.image_size, ids.__contains__)
+        self.reader = Reader(self.embedder.prepare, self.embedder.image_size, ray.get(known[0]))
         self.pool = ThreadPoolExecutor(threads, "sumo-decode")
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 

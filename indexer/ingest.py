@@ -29,7 +29,7 @@ import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,8 +103,8 @@ class Catalog:
             files = it.payload.get("files")
             if not isinstance(files, list):
                 continue  # imported vectors: not ours to track
-            recs = {_unpack_record(r)["path"]: _unpack_record(r)
-                    for r in files if isinstance(r, dict) and "path" in r}
+            unpacked = (_unpack_record(r) for r in files if isinstance(r, dict) and "path" in r)
+            recs = {r["path"]: r for r in unpacked}
             cat.items[it.id] = _Entry(stored=recs, want=dict(recs))
             for p in recs:
                 cat.owners.setdefault(p, set()).add(it.id)
@@ -322,7 +322,7 @@ class KnownIds:
     seen in this run is then decoded twice at most; the main loop still counts it as a
     duplicate, since it checks the live catalog."""
 
-    def __init__(self, ids: Iterator[str]) -> None:
+    def __init__(self, ids: Iterable[str]) -> None:
         self.ids = frozenset(ids)
 
     def __call__(self, item_id: str) -> bool:
@@ -700,7 +700,7 @@ def _embed_all(
     assert prepare is not None
     # Workers skip decoding bytes the store already has (dict lookups are thread-safe;
     # processes get a snapshot of the ids).
-    known = KnownIds(iter(catalog.items)) if processes else catalog.__contains__
+    known = KnownIds(catalog.items) if processes else catalog.__contains__
     reader = Reader(prepare, embedder.image_size, known)
     workers = decode_workers(settings, embedder.device)
     ahead = max(2 * settings.batch_size, 4 * workers)

@@ -94,7 +94,7 @@ class Embedder:
         """What computes image vectors: ``onnx-int8``, ``torch-fp32``, ``torch-fp16``..."""
         if self.engine is not None:
             return self.engine.name
-        dtype = next(self.model.visual.parameters()).dtype
+        dtype = self._tower_dtype()
         return "torch-" + str(dtype).removeprefix("torch.").replace("float", "fp")
 
     def spec(self) -> CollectionSpec:

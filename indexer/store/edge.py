@@ -466,6 +466,7 @@ class EdgeStore(Store):
         self, namespace: str, key: str, body: Mapping[str, Any], *, expected_version: int
     ) -> Document:
         body = common.json_safe(body)
+        size = common.body_bytes(body)  # outside the lock: it may serialise the body
         pid = common.document_point_id(namespace, key)
         shard = self._doc_shard()
         with self._write:
@@ -483,7 +484,7 @@ class EdgeStore(Store):
             version = expected_version + 1
             payload = common.plain_document_payload(namespace, key, body, version)
             shard.update(qe.UpdateOperation.upsert_points([qe.Point(pid, {}, payload)]))
-            self._unflushed += common.body_bytes(body)
+            self._unflushed += size
             if self._unflushed >= FLUSH_BYTES:
                 # Here, not in a background thread: a thread waiting for ``self._write``
                 # can starve behind busy writers, and the space is what must stay bounded.
