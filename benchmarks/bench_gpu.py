@@ -225,26 +225,10 @@ def variant(emb: Embedder, name: str) -> Iterator[dict[str, Any]]:
         emb.model.visual.float()
 
 
-def decode_only_rate(emb: Embedder, folder: Path, workers: int, batch: int) -> float:
-    """Images/s of the indexer's reader threads alone (read, hash, decode, resize/crop), fed
-    and drained as ``index_into`` does, no model: the ceiling for the end to end run."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from indexer.ingest import Reader, _ordered
-    from indexer.scan import scan
-
-    todo = list(scan([folder]).files.values())
-    reader = Reader(emb.prepare, emb.image_size, lambda _: False)
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(workers, "bench-decode") as pool:
-        n = sum(1 for _ in _ordered(pool, reader, todo, max(2 * batch, 4 * workers)))
-    return n / (time.perf_counter() - t0)
-
-
 def index_figures(emb: Embedder, settings: CorpusSettings, paths: list[Path], folder: Path,
                   seconds: float, repeat: int, variants: list[str],
                   worker_counts: list[int]) -> dict[str, Any]:
-    from bench_index import decode_rate, forward_rate
+    from bench_index import decode_only, decode_rate, forward_rate
 
     from indexer.images import decode
     from indexer.ingest import decode_workers, index_into
@@ -259,8 +243,8 @@ def index_figures(emb: Embedder, settings: CorpusSettings, paths: list[Path], fo
     counts = [w or decode_workers(settings, emb.device) for w in worker_counts]
     print(f"  {len(paths)} JPEGs, batch {settings.batch_size}, decoder threads {counts}; "
           f"decode+preprocess 1 thread (draft): {dec_draft:.1f} img/s", flush=True)
-    decode_only = {w: decode_only_rate(emb, folder, w, settings.batch_size) for w in counts}
-    for w, r in decode_only.items():
+    readers = {w: decode_only(emb, folder, w, 0, settings.batch_size) for w in counts}
+    for w, r in readers.items():
         print(f"  readers alone (read, hash, decode, resize), {w} threads: {r:.1f} img/s",
               flush=True)
 
@@ -310,10 +294,10 @@ def index_figures(emb: Embedder, settings: CorpusSettings, paths: list[Path], fo
     for key, e2e in best.items():
         print(f"  best {key:20s} {e2e:7.1f} img/s: ratio to fp32 encode_tensors "
               f"{e2e / fp32:.3f}, to uint8 encode_prepared {e2e / u8:.3f}, to readers alone "
-              f"{e2e / decode_only[counts[0]]:.3f}", flush=True)
+              f"{e2e / readers[counts[0]]:.3f}", flush=True)
     head = best.get("default", max(best.values()) if best else 0.0)
     return {"n": len(paths), "batch": settings.batch_size, "decoder_threads": counts[0],
-            "decode_draft_1thread": dec_draft, "decode_only": decode_only,
+            "decode_draft_1thread": dec_draft, "decode_only": readers,
             "forward_before": fp32_before, "forward_after": fp32_after,
             "encode_prepared_before": u8_before, "encode_prepared_after": u8_after,
             "variants": {v: VARIANTS[v] for v in variants}, "runs": runs, "best": best,

@@ -40,6 +40,7 @@ from make_images import DEFAULT_DIR, ensure_images  # noqa: E402
 from indexer import ingest  # noqa: E402
 from indexer.embedder import Embedder, cpu_count, load_embedder  # noqa: E402
 from indexer.embedder.engine import cpu_flags  # noqa: E402
+from indexer.embedder.engine import min_cosine as row_min_cosine  # noqa: E402
 from indexer.images import decode  # noqa: E402
 from indexer.ingest import Reader, _lower_priority, _ordered, decode_workers, index_into  # noqa: E402
 from indexer.scan import scan  # noqa: E402
@@ -95,11 +96,9 @@ def end_to_end(emb: Embedder, settings: CorpusSettings, folder: Path
 
 
 def min_cosine(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    """The lowest cosine between the two runs' vectors of the same item."""
     ids = sorted(a.keys() & b.keys())
-    x, y = np.stack([a[i] for i in ids]), np.stack([b[i] for i in ids])
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    y /= np.linalg.norm(y, axis=1, keepdims=True)
-    return float(np.min(np.sum(x * y, axis=1)))
+    return row_min_cosine(np.stack([a[i] for i in ids]), np.stack([b[i] for i in ids]))
 
 
 def main() -> None:
@@ -126,7 +125,7 @@ def main() -> None:
     emb = load_embedder(engine_settings)
     workers = decode_workers(engine_settings, emb.device)
     flags = cpu_flags()
-    print(f"{emb.name}: engine {emb.engine_name} (auto rule on this CPU: VNNI "
+    print(f"{emb.name}: engine {emb.engine_name} (CPU: VNNI "
           f"{bool({'avx512_vnni', 'avx_vnni'} & flags)}, AVX-512 BF16 "
           f"{'avx512_bf16' in flags}), batch {args.batch}, threads {torch.get_num_threads()}, "
           f"cores {cpu_count()}, decoder threads {workers} (nice {ingest.DECODER_NICE}), "

@@ -64,16 +64,8 @@ def cmd_index(args: argparse.Namespace, settings: CorpusSettings) -> int:
     paths = list(args.paths)
     embed_step = None
     if args.ray is not None:
-        from indexer.distributed import (
-            AVAILABLE,
-            INSTALL_HINT,
-            RayEmbedStep,
-            RayUnavailable,
-            is_address,
-        )
+        from indexer.distributed import RayEmbedStep, is_address
 
-        if not AVAILABLE:  # before anything is loaded or created
-            raise RayUnavailable(INSTALL_HINT)
         address: str | None = args.ray or None
         if address is not None and not is_address(address):
             # `sumo index --ray /photos`: argparse gave the first path to --ray.

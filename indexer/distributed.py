@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from PIL import Image
@@ -97,10 +97,13 @@ class RayEmbedStep:
     workers: int = 0
     stats: dict[str, float] | None = None  # filled per run: workers, cpus per worker...
 
-    def __call__(self, store: Store, catalog: Catalog, settings: CorpusSettings,
-                 todo: Sequence[FileStat], report: IndexReport, show_progress: bool) -> None:
+    def __post_init__(self) -> None:
+        # Here, not when it runs: the CLI makes the step before anything is loaded or created.
         if not AVAILABLE:
             raise RayUnavailable(INSTALL_HINT)
+
+    def __call__(self, store: Store, catalog: Catalog, settings: CorpusSettings,
+                 todo: Sequence[FileStat], report: IndexReport, show_progress: bool) -> None:
         started = not ray.is_initialized()
         if started:
             try:
@@ -219,13 +222,12 @@ class EmbedWorker:
         stats = [FileStat(os.fsdecode(bytes(p)), int(s), int(m))
                  for p, s, m in zip(batch["path"], batch["size"], batch["mtime_ns"], strict=True)]
         results = list(self.pool.map(self.reader, stats))
-        decoded = [r for r in results if isinstance(r, Decoded)]
+        rows = [n for n, r in enumerate(results) if isinstance(r, Decoded)]
         dim = self.embedder.dim
         vectors = np.zeros((len(results), dim), np.float32)
-        if decoded:
-            out = self.embedder.encode_prepared([d.pixels for d in decoded])
-            rows = [n for n, r in enumerate(results) if isinstance(r, Decoded)]
-            vectors[rows] = out
+        if rows:
+            vectors[rows] = self.embedder.encode_prepared(
+                [cast(Decoded, results[n]).pixels for n in rows])
         return {
             "path": np.array([os.fsencode(r.stat.path) for r in results], dtype=object),
             "size": np.array([r.stat.size for r in results], np.int64),

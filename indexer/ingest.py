@@ -5,9 +5,10 @@ How a run goes:
 1. Check the collection's model (cheaply, before loading torch) and record the roots.
 2. Scan the folders and compare each file's (path, size, mtime_ns) with the ``files`` the
    store's payloads record: matching files are skipped without being read.
-3. Read the rest in worker threads: hash the bytes (the item id is the content hash, so a
-   file keeps its id across runs and renames), and decode + preprocess only content the
-   store has not seen. Decoding overlaps with model inference in the main thread.
+3. Read the rest in decoder threads or processes (or on Ray workers: ``embed_step``): hash
+   the bytes (the item id is the content hash, so a file keeps its id across runs and
+   renames), and decode + preprocess only content the store has not seen. Decoding
+   overlaps with model inference in the main thread.
 4. Write in batches, in an order that never loses a path: new items first, then items
    that gain paths, then items that lose them. Items left without paths are deleted at
    the end of the run.
@@ -254,7 +255,7 @@ def _payload(item_id: str, recs: dict[str, Record], extra: dict[str, Any]) -> di
     return {"item_id": item_id, **_paths_payload(recs), **extra}
 
 
-# --- reading files (worker threads) ----------------------------------------------------
+# --- reading files (decoder threads or processes) -----------------------------------
 @dataclass(frozen=True)
 class Failed:
     stat: FileStat
@@ -572,8 +573,6 @@ def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.
     spec = embedder.spec() if embedder is not None else model_spec(settings)
     store.ensure_collection(spec)
     report = IndexReport(model=spec.model)
-    if embedder is not None:
-        report.engine = embedder.engine_name
 
     found: ScanResult = scan(paths)
     report.roots, report.missing_roots = found.roots, found.missing_roots
@@ -615,8 +614,9 @@ def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.
             embedder = _load_embedder(settings)
             if embedder.spec() != spec:
                 raise CollectionMismatch(f"model {embedder.name} is not {spec.model}")
-            report.engine = embedder.engine_name
         _embed_all(store, catalog, embedder, settings, todo, report, progress)
+    if embedder is not None:
+        report.engine = embedder.engine_name
 
     # Prune after adding: a renamed file's item gains the new path before losing the old.
     for path in [p for p in catalog.owners if catalog.owners[p]]:
@@ -641,7 +641,7 @@ def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.
 def take_result(catalog: Catalog, report: IndexReport, res: Result) -> Decoded | None:
     """Plan the writes for one read file; returns it when its new content needs a vector.
 
-    Shared by every embed step (local threads, Ray workers), so each path counts and
+    Shared by every embed step (local threads or processes, Ray workers), so each path counts and
     claims the same way.
     """
     had_claim = bool(catalog.claims(res.stat.path))

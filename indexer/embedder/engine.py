@@ -84,7 +84,7 @@ def cache_key(model_name: str, weights_id: str, image_size: tuple[int, int]) -> 
     return f"{stem}-{hashlib.sha256(raw.encode()).hexdigest()[:16]}"
 
 
-def _atomic_write(target: Path, produce: Callable[[Path], None]) -> None:
+def _atomic_write(target: Path, produce: Callable[[Path], object]) -> None:
     """Build ``target`` in a temporary file beside it, then rename: concurrent loads and a
     killed export never leave a half-written model behind."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -205,7 +205,7 @@ def openvino_precision() -> str:
 
 def resolve(requested: str, device: str) -> str:
     """The engine to build: ``auto`` is ONNX Runtime int8 on a CPU when installed, else
-    torch; on a GPU always torch (see ``load_embedder`` for its fp16)."""
+    torch; on a GPU always torch (see ``attach_engine`` for its fp16)."""
     if requested not in ENGINES:
         raise EngineUnavailable(f"unknown engine {requested!r} (SUMO_ENGINE): one of "
                                 f"{', '.join(ENGINES)}")
@@ -233,8 +233,9 @@ def build(kind: str, visual: Any, image_size: tuple[int, int], model_name: str,
             log.info("exporting the image tower of %s to %s (once per model)", model_name,
                      folder)
             export_onnx(visual, image_size, fp32)
-            (folder / "model.json").write_text(json.dumps(
-                {"model": model_name, "weights": weights_id, "recipe": RECIPE_VERSION}))
+            about = json.dumps({"model": model_name, "weights": weights_id,
+                                "recipe": RECIPE_VERSION})
+            _atomic_write(folder / "model.json", lambda tmp: tmp.write_text(about))
             exported = True
         if kind == "onnx":
             if not int8.is_file():

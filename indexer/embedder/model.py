@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -331,7 +332,7 @@ def attach_engine(emb: Embedder, requested: str) -> None:
         log.warning("engine %s is off torch fp32 (min cosine %.4f < %.3f over %d inputs): "
                     "the image tower stays on torch", name, cosine, engines.MIN_COSINE, len(x))
         return
-    emb.engine = engines.Engine(name, run, cosine, exported)
+    emb.engine = dataclasses.replace(engine, min_cosine=cosine)
 
 
 FP16_MIN_COSINE = 0.999
