@@ -58,6 +58,9 @@ def upright_size(im: Image.Image) -> tuple[int, int]:
     return (h, w) if orientation in _SWAPPING_ORIENTATIONS else (w, h)
 
 
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")  # modes with an alpha channel
+
+
 def _to_rgb(im: Image.Image) -> Image.Image:
     """RGB with transparency composited on white and high bit depths scaled, not clipped."""
     mode = im.mode
@@ -66,7 +69,7 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
         mode = im.mode
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "L" and "transparency" in im.info):
+    if mode in _ALPHA_MODES or (mode == "L" and "transparency" in im.info):
         rgba = im.convert("RGBA")
         background = Image.new("RGB", rgba.size, _WHITE)
         background.paste(rgba, mask=rgba.getchannel("A"))
@@ -91,12 +94,12 @@ def _to_rgb(im: Image.Image) -> Image.Image:
 
 def _keep_alpha(im: Image.Image) -> Image.Image:
     """RGBA when the image has any transparent pixel (for display), else as ``_to_rgb``."""
-    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La", "P", "L") and (
-            im.mode not in ("P", "L") or "transparency" in im.info):
+    if im.mode in _ALPHA_MODES or (im.mode in ("P", "L") and "transparency" in im.info):
         rgba = im.convert("RGBA")
         lowest, _ = rgba.getchannel("A").getextrema()
-        if isinstance(lowest, int) and lowest < 255:
-            return rgba
+        if isinstance(lowest, int):
+            # Opaque: compositing on white (``_to_rgb``) would give these very pixels.
+            return rgba if lowest < 255 else rgba.convert("RGB")
     return _to_rgb(im)
 
 
