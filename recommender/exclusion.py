@@ -13,6 +13,7 @@ nothing: their queries go to the store unchanged.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from indexer.store.base import (
@@ -74,12 +75,13 @@ def _split(exclude: Collection[str]) -> tuple[Collection[str], Exclusion | None]
     return exclude, None
 
 
-def _post_filtered(run: Callable[[int], list[Hit]], limit: int, check: Exclusion | None
-                   ) -> list[Hit]:
-    """``run(n)`` asks the store for ``n`` hits; keep those not in ``check``."""
+def _post_filtered(run: Callable[[int], list[Hit]], limit: int, check: Exclusion | None,
+                   *, fetch: int | None = None) -> list[Hit]:
+    """``run(n)`` asks the store for ``n`` hits; keep those not in ``check``. ``fetch``:
+    the first round's size (default ``limit + OVERFETCH``)."""
     if check is None or limit <= 0:
         return run(limit)
-    fetch = limit + OVERFETCH
+    fetch = fetch or limit + OVERFETCH
     while True:
         hits = run(fetch)
         kept = [h for h in hits if h.id not in check]
@@ -137,7 +139,10 @@ class SeenFilteringStore(Store):
                            strict=True):
             kept = [h for h in hits if h.id not in check]
             if len(kept) < limit and len(hits) >= fetch:
-                kept = self.search(v, limit, exclude=exclude)
+                # Its own rounds, starting past the one just made.
+                kept = _post_filtered(
+                    partial(self.inner.search, v, exclude=exact), limit, check,
+                    fetch=_next_fetch(fetch, len(kept), limit))
             out.append(kept[:limit])
         if with_vectors:
             found = {h.id: h for h in _with_vectors(self.inner, [h for r in out for h in r])}

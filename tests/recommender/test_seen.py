@@ -129,6 +129,11 @@ def test_queries_exclude_fingerprinted_items_like_exact_ids(store: Store,
     many = filtered.search_many(list(q), 5, exclude=excluding(exclusion, ["x"]))
     assert [[h.id for h in r] for r in many] == [
         [h.id for h in r] for r in store.search_many(list(q), 5, exclude=everything)]
+    # 20 wanted: the batched round (20 + OVERFETCH) leaves them short, so each query goes on
+    # in rounds of its own.
+    many = filtered.search_many(list(q), 20, exclude=exclusion)
+    assert [[h.id for h in r] for r in many] == [
+        [h.id for h in r] for r in store.search_many(list(q), 20, exclude=everything)]
     with_vectors = filtered.search_many(list(q), 4, exclude=exclusion, with_vectors=True)
     assert all(np.allclose(h.vector, corpus.vectors[corpus.index(h.id)], atol=1e-5)
                for r in with_vectors for h in r)
