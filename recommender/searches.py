@@ -17,11 +17,12 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from indexer.errors import SumoError
-from indexer.store.base import Store, Vector
+from indexer.store.base import Document, Store, Vector
 from recommender.state import decode_f16, encode_f16, unit
 
 NAMESPACE = "searches"
@@ -46,15 +47,15 @@ def key_of(query: str, user_id: str | None) -> str:
 def record(store: Store, query: str, vector: Vector, user_id: str | None = None,
            now: float | None = None) -> None:
     """Remember one search (best effort: a failure is logged, never raised)."""
-    key = key_of(query, user_id)
-    try:
-        old = store.get_document(NAMESPACE, key)
+    def counted(old: Document | None) -> tuple[None, dict[str, Any]]:
         count = int(old.body.get("count", 0)) + 1 if old is not None else 1
-        body = {"q": query.strip()[:MAX_QUERY], "v": encode_f16(unit(vector)),
-                "user": user_id, "last": float(now if now is not None else time.time()),
-                "count": count}
-        store.put_document(NAMESPACE, key, body,
-                           expected_version=old.version if old is not None else 0)
+        return None, {"q": query.strip()[:MAX_QUERY], "v": encode_f16(unit(vector)),
+                      "user": user_id, "last": float(now if now is not None else time.time()),
+                      "count": count}
+
+    try:
+        # One attempt: a lost race means someone else just recorded the same search.
+        store.update_document(NAMESPACE, key_of(query, user_id), counted, attempts=1)
     except (SumoError, OSError, ValueError) as exc:  # a conflict too: someone else recorded it
         log.warning("search not recorded: %s", exc)
 

@@ -205,12 +205,9 @@ class SeenSet:
     def from_list(cls, ids: Iterable[str]) -> SeenSet:
         """From a full list of seen ids, oldest first (the format before fingerprints)."""
         s = cls()
-        ids = list(dict.fromkeys(str(i) for i in ids))
-        if len(ids) > s.keep:
-            s._recent = dict.fromkeys(ids)
-            s._fold(len(ids) - s.keep)
-        else:
-            s._recent = dict.fromkeys(ids)
+        s._recent = dict.fromkeys(str(i) for i in ids)
+        if len(s._recent) > s.keep:
+            s._fold(len(s._recent) - s.keep)
         return s
 
 

@@ -14,8 +14,9 @@ Once either ``SUMO_API_KEY`` or ``SUMO_TOKEN_SECRET`` is set, user and catalog r
 need a credential; once anything is configured, admin endpoints need the admin key (a
 deployment that set only user credentials gets its admin endpoints closed, never open).
 
-A missing credential or an invalid token (expired, forged, wrong secret) is 401 with
-``WWW-Authenticate: Bearer``; a wrong key, or a token used on another user's routes, 403.
+A missing credential is 401 with ``WWW-Authenticate: Bearer``, an invalid token (expired,
+forged, wrong secret) 401 with ``Bearer error="invalid_token"``; a wrong key, or a token
+used on another user's routes, 403.
 Keys are compared in constant time.
 
 The check runs in ``SecuredRoute`` before FastAPI reads the request body, so an

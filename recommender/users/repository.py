@@ -27,7 +27,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from indexer.errors import NotFound
-from indexer.store.base import Document, Hit, Store, Vector
+from indexer.store.base import CAS_ATTEMPTS, Document, Hit, Store, Vector
 from recommender.dwell import validate_dwell, validate_ts
 from recommender.engine import Engine, Observation
 from recommender.errors import BadState, InvalidFeedback, UnknownPolicy
@@ -39,7 +39,6 @@ log = logging.getLogger("sumo.users")
 
 EVENT_MEMORY = 512  # applied event-id digests kept per user
 DIGEST_CHARS = 12  # base64 of a 9-byte digest
-MAX_ATTEMPTS = 64  # compare-and-set retries before giving up with 409
 T = TypeVar("T")
 
 
@@ -134,10 +133,9 @@ class FeedbackOutcome:
 class UserRepository:
     """Blocking, thread-safe: every method may run in a worker thread."""
 
-    def __init__(self, store: Store, engine: Engine, *, max_attempts: int = MAX_ATTEMPTS) -> None:
+    def __init__(self, store: Store, engine: Engine) -> None:
         self.store = store
         self.engine = engine
-        self.max_attempts = max_attempts
 
     # --- plain reads and deletes ---------------------------------------------------------
     def load(self, user_id: str) -> UserRecord | None:
@@ -171,9 +169,9 @@ class UserRepository:
     ) -> T:
         """Apply ``change`` to the fresh record and write it back only if nobody wrote in
         between; otherwise re-read and re-apply (at most ``attempts`` times, default
-        ``max_attempts``). ``change`` returns (result, dirty); a clean change (e.g. only
-        duplicate events) writes nothing."""
-        attempts = self.max_attempts if attempts is None else attempts
+        ``CAS_ATTEMPTS``, then 409). ``change`` returns (result, dirty); a clean change (e.g.
+        only duplicate events) writes nothing."""
+        attempts = CAS_ATTEMPTS if attempts is None else attempts
 
         def step(doc: Document | None) -> tuple[T, dict[str, Any] | None]:
             record = (self._record(user_id, doc) if doc is not None

@@ -42,14 +42,14 @@ async def recommendations(
     return JSONBytes({"items": [scored_item(h, root) for h in hits], "policy": used})
 
 
-@router.post("/{user_id}/feedback", response_model=FeedbackResult, responses=errors_of(413))
+@router.post("/{user_id}/feedback", response_model=FeedbackResult)
 async def feedback(user_id: UserId, body: FeedbackRequest, users: UsersDep) -> JSONBytes:
     """Dwell times of viewed items; all-or-nothing per request, idempotent per event_id."""
     outcome = await users.feedback(user_id, body.events)
     return JSONBytes(asdict(outcome))
 
 
-@router.post("/{user_id}/seed", response_model=UserInfo, responses=errors_of(413))
+@router.post("/{user_id}/seed", response_model=UserInfo)
 async def seed(user_id: UserId, body: SeedRequest, users: UsersDep, text: TextDep) -> JSONBytes:
     """Warm start from a description and/or liked items."""
     summary = await users.seed_from(user_id, body.text, body.item_ids, text)

@@ -127,9 +127,8 @@ class UserService:
     async def seed_from(
         self, user_id: str, text: str | None, item_ids: Sequence[str] | None, encoder: TextService
     ) -> UserSummary:
-        """Warm start from a description (CLIP text encoder) and/or liked items."""
-        if not text and not item_ids:
-            raise InvalidRequest("a seed needs text, item_ids, or both")
+        """Warm start from a description (CLIP text encoder) and/or liked items (at least
+        one: ``SeedRequest`` refuses neither)."""
         vectors: list[Vector] = []
         if item_ids:
             found = await self.item_vectors(item_ids)
