@@ -147,8 +147,10 @@ def cluster_targets(
 ) -> Clustering:
     """Cluster unit rows ``x`` (weights ``w``) with k picked by silhouette on a sample.
 
-    Above ``fit_sample`` points the candidates are fitted on a uniform sample and every
-    point is then assigned to its nearest centre (one Lloyd step over all points).
+    The grid of k is fitted on at most ``search_sample`` points (silhouettes on at most
+    ``silhouette_sample`` of them); the winner is refined by ``REFINE_STEPS`` Lloyd steps on
+    up to ``fit_sample`` points, then every point is assigned to its nearest centre (one
+    Lloyd step over all points).
     """
     n = x.shape[0]
     if n == 0:

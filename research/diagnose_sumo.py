@@ -111,7 +111,6 @@ def trace(store: Store, corpus: SyntheticCorpus, regions: RegionMap,
         print(line)
 
     print("impressions, then per view region:true interest/dwell score")
-    user.views = 0
     run_user(store, corpus, user, index, policy, horizon=horizon, batch=5,
              seed=user_seed(seed, index), on_batch=show)
 

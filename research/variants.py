@@ -1,8 +1,8 @@
-"""Tuning runs of SUMO: its constants overridden by name, over a throw-away simulated store.
+"""Tuning runs of SUMO: its constants overridden by name for one process.
 
-``research/bench_variants.py --set SOURCES=4`` and ``research/diagnose_sumo.py --set ...``
+``research/bench_variants.py --set COVER=2`` and ``research/diagnose_sumo.py --set ...``
 patch SUMO's module constants for the length of one process, so every "tried and not kept"
-row in docs/recommender.md is one command, without a constant kept in the code for it. The
+row in docs/research.md is one command, without a constant kept in the code for it. The
 constants live in ``recommender.policies.sumo`` (the optimizer, the candidate queries),
 ``recommender.policies.evidence`` (the dwell model) and ``recommender.regions`` (the map,
 built after the override by the throw-away store).

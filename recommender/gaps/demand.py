@@ -79,6 +79,13 @@ class Demand:
         }
 
 
+def recency(last: NDArray[np.float64], reference: float, half_life_days: float
+            ) -> NDArray[np.float64]:
+    """In (0, 1]: halving every ``half_life_days`` before ``reference`` (unix seconds)."""
+    age_days = np.maximum(0.0, reference - last) / DAY
+    return np.asarray(np.power(0.5, age_days / max(half_life_days, 1e-9)))
+
+
 def user_weights(
     engagement: NDArray[np.float64], last_active: NDArray[np.float64], reference: float,
     half_life_days: float,
@@ -86,9 +93,7 @@ def user_weights(
     positive = engagement[engagement > 0]
     typical = float(np.median(positive)) if positive.size else 1.0
     engaged = 1.0 - np.exp(-np.maximum(engagement, 0.0) / max(typical, 1e-9))
-    age_days = np.maximum(0.0, reference - last_active) / DAY
-    recent = np.power(0.5, age_days / max(half_life_days, 1e-9))
-    return np.maximum(engaged * recent, 1e-12)
+    return np.maximum(engaged * recency(last_active, reference, half_life_days), 1e-12)
 
 
 def demand_from_states(states: Iterable[Mapping[str, Any]], options: DemandOptions) -> Demand:
@@ -157,8 +162,7 @@ def add_searches(demand: Demand, searches: Iterable[Search], options: DemandOpti
     last = np.array([s.last for s in found], dtype=np.float64)
     ref = options.now if options.now is not None else max(
         demand.reference_time, float(last.max()) if last.size else 0.0)
-    age_days = np.maximum(0.0, ref - last) / DAY
-    demand.search_weights = np.power(0.5, age_days / max(options.half_life_days, 1e-9))
+    demand.search_weights = recency(last, ref, options.half_life_days)
     return demand
 
 

@@ -225,9 +225,9 @@ def _text_mean(describer: Describer | None, demand: Demand) -> F32 | None:
 
 
 def _unmet(store: Store, points: F32, cal: Calibration, margin: float) -> NDArray[np.bool_]:
-    """Searches whose best match is far by the collection's own calibration: the nearest
-    item is more item spacings away (the collection's median spacing) than the isolation
-    a gap must cross."""
+    """Searches whose best match is far by the collection's own calibration: the angle to
+    the nearest item is more than ``margin`` x the angle the centre of served content keeps
+    to its nearest item (``reach``)."""
     if len(points) == 0:
         return np.zeros(0, dtype=bool)
     out = []

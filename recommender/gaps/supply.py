@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -215,20 +215,14 @@ def onto_shell_rows(x: F32, cal: Calibration) -> F32:
     return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
 
 
-def measure(store: Store, point: F32, cal: Calibration, options: SupplyOptions, *,
-            local: bool = True) -> Supply:
-    """Supply around ``point``; ``local=False`` skips the local spacing (and so isolation),
-    which costs ``neighbours`` more queries (``with_local`` adds it later)."""
+def measure(store: Store, point: F32, cal: Calibration, options: SupplyOptions) -> Supply:
+    """Supply around ``point``: the nearest item, the items within the calibrated radius,
+    and the local spacing (``neighbours`` more queries) with the isolation it gives."""
     depth = max(options.density_k, options.neighbours)
     hits = store.search(point, depth, with_vectors=True, with_payload=True)
     if not hits:
         return Supply(float("nan"), float("nan"), float("nan"), 0, False, [])
     within = sum(1 for h in hits if h.score >= cal.radius)
-    sup = Supply(nearest=hits[0].score, local=float("nan"), isolation=float("nan"),
-                 within=within, within_capped=within >= depth, hits=hits)
-    return with_local(store, sup, options) if local else sup
-
-
-def with_local(store: Store, sup: Supply, options: SupplyOptions) -> Supply:
-    local = _local_similarity(store, sup.hits, options.neighbours)
-    return replace(sup, local=local, isolation=isolation(sup.nearest, local))
+    local = _local_similarity(store, hits, options.neighbours)
+    return Supply(nearest=hits[0].score, local=local, isolation=isolation(hits[0].score, local),
+                  within=within, within_capped=within >= depth, hits=hits)

@@ -64,6 +64,16 @@ LINEAR_PRIOR = 0.2  # prior probability that a user's taste is a direction, not 
 PRIOR_W = 0.3  # prior sd of each coordinate's slope (log dwell per unit spread)
 
 
+def products(matrix: NDArray[np.float32], vectors: NDArray[np.float32]) -> NDArray[np.float32]:
+    """``vectors @ matrix.T``. A request's few rows go one by one, as in ``add``: one
+    (20 x 512) @ (512 x 256) product wakes OpenBLAS's threads, which then spin; in the
+    service that tripled the CPU per request. Thousands of rows (the search-ceiling
+    benchmark scores the whole corpus) are what those threads are for."""
+    if len(vectors) <= ROW_BY_ROW:
+        return np.stack([matrix @ v for v in vectors])
+    return np.asarray(vectors @ matrix.T)
+
+
 def interest(regions: RegionMap, sims: NDArray[np.float32]) -> NDArray[np.float64]:
     """``I_h`` of items (rows of ``sims``: their similarities to every centroid)."""
     z = (sims - regions.median) / (regions.top - regions.median)
@@ -79,10 +89,8 @@ class LinearBasis:
     offset: NDArray[np.float32]  # (AXES,): the centroids' mean in those coordinates
 
     def __call__(self, vectors: NDArray[np.float32]) -> NDArray[np.float64]:
-        """``φ`` of each row of ``vectors`` (a request's few rows one by one: see ``value``)."""
-        f = (np.stack([self.axes @ v for v in vectors]) if len(vectors) <= ROW_BY_ROW
-             else vectors @ self.axes.T)
-        return np.asarray(f - self.offset, np.float64)
+        """``φ`` of each row of ``vectors``."""
+        return np.asarray(products(self.axes, vectors) - self.offset, np.float64)
 
 
 _BASES: dict[tuple[str, int], LinearBasis] = {}
@@ -255,13 +263,7 @@ class RegionEvidence:
         """Posterior-expected (relative) dwell of each row of ``vectors``."""
         p = post.probs
         keep = np.flatnonzero(p >= SUPPORT)
-        # A request's few candidates row by row, as in ``add``: one (20 x 512) @ (512 x 256)
-        # product wakes OpenBLAS's threads, which then spin; in the service that tripled the
-        # CPU per request. Thousands of rows (the search-ceiling benchmark scores the whole
-        # corpus) are what those threads are for.
-        sims = (np.stack([self.regions.centroids @ v for v in vectors])
-                if len(vectors) <= ROW_BY_ROW else vectors @ self.regions.centroids.T)
-        i = interest(self.regions, sims)[:, keep]
+        i = interest(self.regions, products(self.regions.centroids, vectors))[:, keep]
         value = np.exp(post.a[keep] + post.g[keep] * i) @ p[keep]
         q = post.linear
         if post.linear_w is not None and q >= SUPPORT:

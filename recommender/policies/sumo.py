@@ -267,9 +267,9 @@ class SumoPolicy(SumoTargetPolicy):
     place the user wants, by how well "they look longer the nearer an image is to it"
     explains their dwell times (``recommender.policies.evidence``), and shows the items of
     highest posterior-expected dwell among the unseen items nearest the posterior's mean
-    direction and the likeliest region's centre (two queries; a third along the taste's
-    direction once "interest grows along a direction" is a likely hypothesis, for broad
-    tastes that are no place). Early on, an item between
+    direction and the likeliest region's centre and, once "interest grows along a
+    direction" is a likely hypothesis (a broad taste, which is no place), along that
+    direction. Early on, an item between
     several likely regions is worth more than any one region's, and showing it narrows the
     search; once one region dominates, its items win. Until some region's lift is credible,
     one slot per batch also tests the likeliest region directly, and one the region the

@@ -1,5 +1,5 @@
-"""Simulated users over a throw-away store: the seeding and store helpers every simulation
-run shares (the benchmark, the gap simulation, the studies in ``research/``)."""
+"""Simulated users over a throw-away store: the seeding and store helpers the studies in
+``research/`` share (the benchmark, ``recommender.sim.bench``, runs its own workers)."""
 
 from __future__ import annotations
 
@@ -40,15 +40,15 @@ def run_with_oracle(
     store: Store, corpus: SyntheticCorpus, user: SimUser, index: int, policy: str, *,
     horizon: int, batch: int, seed: int, on_batch: BatchHook | None = None,
 ) -> tuple[Trace, Trace]:
-    """(policy, oracle) runs of one user with the benchmark's seeding: capture needs both."""
+    """(policy, oracle) runs of one user, seeded by ``user_seed``: capture needs both."""
     runs = []
     for p, hook in ((policy, on_batch), ("oracle", None)):
-        user.views = 0
         runs.append(run_user(store, corpus, user, index, p, horizon=horizon, batch=batch,
                              seed=user_seed(seed, index), on_batch=hook))
     return runs[0], runs[1]
 
 
 def user_seed(seed: int, index: int) -> int:
-    """The run seed of user ``index`` (the full benchmark's formula)."""
+    """The run seed of user ``index`` in a study (the benchmark's formula is this + 17, so
+    a study's users are not the benchmark's)."""
     return seed * 7919 + 1000 * index

@@ -73,7 +73,7 @@ def _topics(n: int, seed: int, dim: int, clusters: int) -> SyntheticCorpus:
 
 def _bursts(n: int, seed: int, dim: int, clusters: int) -> SyntheticCorpus:
     # Scenes drawn like a clustered corpus, then each scene shot 1-20 times (geometric,
-    # mean ~6): the shots of one scene sit at cosine ~0.95 from each other.
+    # mean ~6): the shots of one scene sit at cosine ~0.92 from each other.
     rng = np.random.default_rng([seed, 22])
     shots = np.minimum(rng.geometric(1 / 6, size=n), 20)
     scenes = int(np.searchsorted(np.cumsum(shots), n)) + 1
