@@ -54,8 +54,14 @@ class ModelChoice:
         if self.kind is WeightsKind.FILE:
             return f"{self.model}/file:{file_digest(self.weights)}"
         if self.kind is WeightsKind.RANDOM:
-            return f"{self.model}/none"
+            return f"{self.model}/{WeightsKind.RANDOM}"
         return f"{self.model}/{self.weights}"
+
+
+def has_random_weights(name: str) -> bool:
+    """Whether a model name (``ModelChoice.name``, a collection's model) means random
+    weights, whose vectors and labels mean nothing."""
+    return name.endswith(f"/{WeightsKind.RANDOM}")
 
 
 def _open_clip_config_dir() -> Path | None:

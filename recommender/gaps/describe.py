@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from indexer.embedder.registry import has_random_weights
 from indexer.embedder.text import TextEmbedder
-from indexer.store.base import CollectionSpec
+from indexer.store.base import IMPORT_PREFIX, CollectionSpec
 
 CONCEPTS_FILE = Path(__file__).with_name("concepts.txt")
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def cache_dir() -> Path:
 def _disk_path(model: str, digest: str) -> Path | None:
     """Where a model's vocabulary embeddings are kept, or None for models whose weights are
     not fixed by their name (random init) or that are no CLIP model (imported vectors)."""
-    if model.endswith("/none") or model.startswith("import:"):
+    if has_random_weights(model) or model.startswith(IMPORT_PREFIX):
         return None
     key = hashlib.sha1(f"{model}\n{digest}".encode()).hexdigest()[:24]
     return cache_dir() / "labels" / f"{key}.npy"

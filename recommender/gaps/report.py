@@ -32,6 +32,7 @@ from urllib.parse import quote
 import numpy as np
 from numpy.typing import NDArray
 
+from indexer.embedder.registry import has_random_weights
 from indexer.embedder.text import TextEmbedder
 from indexer.store.base import Store
 from recommender.gaps.demand import Demand, DemandOptions, read_demand
@@ -195,7 +196,7 @@ class GapReport:
             "calibration": self.calibration.to_dict() if self.calibration else None,
             "labels_note": self.labels_note,
             "model": self.model,
-            "random_weights": bool(self.model and self.model.endswith("/none")),
+            "random_weights": bool(self.model and has_random_weights(self.model)),
             "elapsed_s": round(self.elapsed_s, 2),
             "created": self.created,
         }

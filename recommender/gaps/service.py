@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from indexer.embedder.registry import has_random_weights
 from indexer.embedder.text import TextEmbedder
 from indexer.store.base import Store
 from recommender.gaps.describe import concept_matrix, load_concepts
@@ -52,7 +53,7 @@ class GapService:
         start, logging progress), so the first report does not wait for it. Skipped for
         random weights, whose labels mean nothing, and when the disk cache has it anyway."""
         enc = self.encoder
-        if enc is None or enc.name.endswith("/none"):
+        if enc is None or has_random_weights(enc.name):
             return
         t0 = time.monotonic()
 
