@@ -275,21 +275,31 @@ def detail_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+Summaries = dict[tuple[str, str], Any]
+
+
+def _judged(result: dict[str, Any]) -> tuple[int, Summaries]:
+    """The largest checkpoint <= 100 (the one the targets are judged at), and the summaries
+    by (policy, taste)."""
+    c = max([c for c in result["checkpoints"] if c <= 100] or result["checkpoints"])
+    return c, {(s["policy"], s["model"]): s for s in result["summaries"]}
+
+
+def _first_like(by: Summaries, policy: str, model: str) -> str:
+    """Median impressions to the first liked item, as a table cell."""
+    s = by.get((policy, model))
+    if s is None:
+        return "-"
+    f = s["first_like_median"]
+    return "never" if f is None else f"{f:.0f}"
+
+
 def world_table(result: dict[str, Any], policy: str = "sumo") -> str:
     """Per taste at the largest checkpoint <= 100: ``policy``'s capture, the ceiling's, the
     fraction, the best other policy, impressions to the first liked item (``policy`` and
     ``random``), and repeats."""
     cfg = result["config"]
-    c = max([c for c in result["checkpoints"] if c <= 100] or result["checkpoints"])
-    by = {(s["policy"], s["model"]): s for s in result["summaries"]}
-
-    def first(p: str, m: str) -> str:
-        s = by.get((p, m))
-        if s is None:
-            return "-"
-        f = s["first_like_median"]
-        return "never" if f is None else f"{f:.0f}"
-
+    c, by = _judged(result)
     lines = [f"| taste | {policy} T={c} | ceiling | fraction | best other | first liked "
              f"({policy} / random) | repeats |", "|---|---|---|---|---|---|---|"]
     caps, ceils = [], []
@@ -307,7 +317,8 @@ def world_table(result: dict[str, Any], policy: str = "sumo") -> str:
         # Against a ceiling near zero (nothing reachable) a ratio means nothing.
         frac = f"{cap / ceil:.2f}" if ceil > 0.05 else "-"
         lines.append(f"| {m} | {cap:.2f} | {ceil:.2f} | {frac} | {best[0]} {best[1]:.2f} "
-                     f"| {first(policy, m)} / {first('random', m)} | {s['repeats']} |")
+                     f"| {_first_like(by, policy, m)} / {_first_like(by, 'random', m)} "
+                     f"| {s['repeats']} |")
     if caps:
         mc, mk = float(np.mean(caps)), float(np.mean(ceils))
         lines.append(f"| **mean** | **{mc:.2f}** | {mk:.2f} | **{mc / mk:.2f}** | | | |")
@@ -322,8 +333,7 @@ def worlds_summary(results: Sequence[dict[str, Any]], policy: str = "sumo") -> s
     lines = [f"| world | {policy} | ceiling | fraction | niche first liked ({policy} / random) "
              f"| {policy} best on | repeats |", "|---|---|---|---|---|---|---|"]
     for r in results:
-        c = max([c for c in r["checkpoints"] if c <= 100] or r["checkpoints"])
-        by = {(s["policy"], s["model"]): s for s in r["summaries"]}
+        c, by = _judged(r)
         models = [m for m in r["config"]["models"] if (policy, m) in by]
         caps = [_cap(by[(policy, m)], c) for m in models]
         ceils = [_cap(by[("ceiling", m)], c) for m in models if ("ceiling", m) in by]
@@ -334,18 +344,13 @@ def worlds_summary(results: Sequence[dict[str, Any]], policy: str = "sumo") -> s
                 contested.append(m)
                 if max(scores, key=lambda p: scores[p]) == policy:
                     led.append(m)
-
-        def first(p: str, by: dict[tuple[str, str], Any] = by) -> str:
-            s = by.get((p, "niche"))
-            f = None if s is None else s["first_like_median"]
-            return "-" if s is None else "never" if f is None else f"{f:.0f}"
-
         mc = float(np.mean(caps)) if caps else float("nan")
         mk = float(np.mean(ceils)) if len(ceils) == len(caps) and ceils else float("nan")
         reps = sum(by[(policy, m)]["repeats"] for m in models)
         lost = sorted(set(contested) - set(led))
         lines.append(f"| {r['config']['world']} | {mc:.2f} | {mk:.2f} | {mc / mk:.2f} | "
-                     f"{first(policy)} / {first('random')} | {len(led)} of {len(contested)}"
+                     f"{_first_like(by, policy, 'niche')} / {_first_like(by, 'random', 'niche')} "
+                     f"| {len(led)} of {len(contested)}"
                      + (f" (not {', '.join(lost)})" if lost else "") + f" | {reps} |")
     return "\n".join(lines)
 
