@@ -135,9 +135,10 @@ def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
 
     with open_store(settings) as store:
         service = GapService(store, _encoder(settings, store, not args.no_labels),
-                             labels_off="no labels: --no-labels" if args.no_labels else None,
                              progress=_progress)
         body = service.as_dict(args.limit, with_map=bool(args.html))
+    if args.no_labels:
+        body["labels_note"] = "no labels: --no-labels"  # not "could not be loaded"
     if args.html:
         Path(args.html).write_text(standalone(body), encoding="utf-8")
         body.pop("map", None)

@@ -27,7 +27,7 @@ class GapService:
     def __init__(
         self, store: Store, encoder: TextEmbedder | None = None, *,
         options: GapOptions | None = None, ttl_s: float = 300.0,
-        labels_off: str | None = None, progress: Progress | None = None,
+        progress: Progress | None = None,
         encoder_of: Callable[[], TextEmbedder | None] | None = None,
     ) -> None:
         self.store = store
@@ -35,7 +35,6 @@ class GapService:
         # The app's text encoder may appear later (a replica started before the first
         # index run): then it is asked for at each report.
         self.encoder_of = encoder_of
-        self.labels_off = labels_off  # why labels are off, when the caller turned them off
         self.progress = progress
         self.options = options or GapOptions()
         self.ttl_s = ttl_s
@@ -69,8 +68,6 @@ class GapService:
             if refresh or not fresh:
                 self._report = build_report(self.store, self.options, encoder=self.encoder,
                                             progress=self.progress)
-                if self.labels_off:
-                    self._report.labels_note = self.labels_off
                 self._map = None
                 self._at = time.monotonic()
             assert self._report is not None
