@@ -4,8 +4,9 @@
 `sumo serve` in a subprocess (uvicorn, one worker), and U concurrent simulated users: each
 step fetches one recommendation, "looks" at it, and posts one dwell event. Reports
 throughput and p50/p99 of both calls, next to the raw store query latency measured in the
-same run (``store.search`` of 1 item excluding as many ids as the users have seen), and
-the ratio API/raw.
+same run (``store.search`` of 1 item excluding as many ids as the users have seen) and the
+in-process ``Engine.recommend``, each measured before the server starts and again after it
+stops (the ratios use both, so a drift in the machine's load over the run hits both sides).
 
 A warm-up first (``--warmup-steps`` per user without think time: start-up costs, reported
 but not judged), then two phases:
@@ -247,7 +248,8 @@ def report(
         print(f"  {label:<15} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms   "
               f"(x raw query: p50 {p50 / raw50:4.1f}  p99 {p99 / raw99:4.1f})")
     rec50 = pct(phase.rec, 50)
-    print(f"  recommendation p50 / in-process engine p50: {rec50 / pct(core, 50):.1f}x "
+    print(f"  recommendation p50 / in-process engine p50 (before and after): "
+          f"{rec50 / pct(core, 50):.2f}x "
           f"(the service's own share: HTTP, user state read and compare-and-set write)")
     requests = len(phase.rec) + steps
     if requests and phase.server_cpu:
@@ -280,35 +282,40 @@ def main() -> int:
     print(f"raw store query (EdgeStore.search, limit 1, excluding {seen} ids, one at a time): "
           f"p50 {pct(raw, 50):.2f} ms  p99 {pct(raw, 99):.2f} ms")
     core = engine_latency(folder, corpus, sims, args.steps, args.policy)
-    print(f"in-process engine.recommend (policy {args.policy}, limit 1): "
+    print(f"in-process engine.recommend (policy {args.policy}, limit 1, users' first "
+          f"{args.steps} steps): "
           f"p50 {pct(core, 50):.2f} ms  p99 {pct(core, 99):.2f} ms")
 
     server = ServeProcess(folder, folder.parent / f"{folder.name}-serve.log",
                           # Rate limits counted (their cost is measured) but never reached.
                           env={"SUMO_POLICY": args.policy,
                                "SUMO_RATE_LIMIT_USER": "1000000/second"}, ready_s=120)
+    done: list[tuple[Phase, float]] = []
     try:
         if args.warmup_steps:
             # Start-up costs are not the steady state: first calls into each code path, the
             # decode memo, the page cache (the store pre-reads its user documents at open,
             # since a reopened Edge shard otherwise writes ~5x slower for thousands of
             # writes). The warm-up is reported, not judged.
-            warm = asyncio.run(run_phase(server.url, "warm-up", sims, corpus,
-                                         args.warmup_steps, 0.0, args.max_seconds,
-                                         server.proc.pid))
-            report(warm, raw, core, args.users, 0.0)
+            done.append((asyncio.run(run_phase(server.url, "warm-up", sims, corpus,
+                                               args.warmup_steps, 0.0, args.max_seconds,
+                                               server.proc.pid)), 0.0))
         phases = [("paced", args.think_ms)] + ([] if args.skip_saturated else [("saturated", 0)])
         for name, think in phases:
-            phase = asyncio.run(run_phase(server.url, name, sims, corpus, args.steps, think,
-                                          args.max_seconds, server.proc.pid))
-            report(phase, raw, core, args.users, think)
+            done.append((asyncio.run(run_phase(server.url, name, sims, corpus, args.steps,
+                                               think, args.max_seconds, server.proc.pid)), think))
     finally:
         server.stop()
-    # The store is free again: the baseline once more, to show it did not drift.
+    # The store is free again: both baselines once more. The machine's load drifts over the
+    # minutes of a run, so the ratios are taken to the samples of before and after together.
     raw_after = raw_query_latency(folder, corpus, seen, n=300)
-    print(f"\nraw store query again after the run: p50 {pct(raw_after, 50):.2f} ms  "
-          f"p99 {pct(raw_after, 99):.2f} ms")
-    print(f"items {args.items}, dim {DIM}, policy {args.policy}, cpu cores {os.cpu_count()}, "
+    core_after = engine_latency(folder, corpus, sims, args.steps, args.policy)
+    print(f"after the run: raw store query p50 {pct(raw_after, 50):.2f} ms  "
+          f"p99 {pct(raw_after, 99):.2f} ms; in-process engine.recommend p50 "
+          f"{pct(core_after, 50):.2f} ms  p99 {pct(core_after, 99):.2f} ms")
+    for phase, think in done:
+        report(phase, raw + raw_after, core + core_after, args.users, think)
+    print(f"\nitems {args.items}, dim {DIM}, policy {args.policy}, cpu cores {os.cpu_count()}, "
           f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 
