@@ -76,7 +76,9 @@ def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def _user_routes_closed(settings: Settings) -> bool:
+def user_routes_closed(settings: Settings) -> bool:
+    """Whether users' routes need a credential: a service key or any token secret is set
+    (so ``sumo serve`` may bind beyond loopback)."""
     return bool(settings.api_key or tokens.secrets_of(settings))
 
 
@@ -89,14 +91,14 @@ def authorize(
     if admin_key and credential is not None and _same(credential, admin_key):
         return Caller(Role.ADMIN)
     if access is Access.ADMIN:
-        if not admin_key and not _user_routes_closed(settings):
+        if not admin_key and not user_routes_closed(settings):
             return Caller(Role.OPEN)
         if not admin_key:
             raise Forbidden("admin endpoints are disabled: set SUMO_ADMIN_KEY to use them")
         if credential is None:
             raise Unauthorized("this endpoint needs the admin key: Authorization: Bearer <key>")
         raise Forbidden("the credential given does not open admin endpoints")
-    if not _user_routes_closed(settings):
+    if not user_routes_closed(settings):
         return Caller(Role.OPEN)
     if credential is None:
         raise Unauthorized(

@@ -74,7 +74,9 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind(settings: Settings) -> None:
-    if not is_loopback(settings.host) and not (settings.api_key or settings.token_secret):
+    from recommender.api.security import user_routes_closed  # the API's own rule
+
+    if not is_loopback(settings.host) and not user_routes_closed(settings):
         raise InsecureBind(
             f"refusing to serve on {settings.host}: beyond loopback every user's data would be "
             f"open to the network. Set SUMO_TOKEN_SECRET (per-user tokens) and/or SUMO_API_KEY "

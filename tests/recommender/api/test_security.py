@@ -99,6 +99,9 @@ def test_bind_beyond_loopback_needs_a_key(tmp_path: Path) -> None:
         check_bind(make_settings(tmp_path, host="0.0.0.0", admin_key=ADMIN_KEY))
     check_bind(make_settings(tmp_path, host="0.0.0.0", api_key=USER_KEY))
     check_bind(make_settings(tmp_path, host="0.0.0.0", token_secret="s" * 32))
+    # Mid-rotation with only the previous secret left: tokens still open user routes, and
+    # only those, so the bind is as closed as the API.
+    check_bind(make_settings(tmp_path, host="0.0.0.0", token_secret_previous="p" * 32))
 
 
 def test_sumo_serve_refuses_an_open_public_bind(tmp_path: Path) -> None:
