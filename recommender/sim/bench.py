@@ -10,6 +10,7 @@ receiving 200 MB through a pipe.
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing as mp
 import os
 import shutil
@@ -58,7 +59,11 @@ class Summary:
     model: str
     capture: dict[int, float]  # T -> mean capture over users
     capture_sem: dict[int, float]  # standard error of that mean
-    first_like_median: float | None  # impressions until the first liked item (None: never)
+    # Impressions until the first liked item, median over all users, a user who saw none
+    # counting as later than any who did (None: the median user saw none in the horizon).
+    # Over only the users who got one it would flatter a policy that rarely finds any:
+    # random picks' few lucky users.
+    first_like_median: float | None
     never_liked: int  # users who saw no liked item within the horizon
     repeats: int
     users: int
@@ -194,13 +199,14 @@ def summarise(cfg: BenchConfig, traces: list[Trace], **meta: Any) -> dict[str, A
             if not ts:
                 continue
             caps = {c: [t.capture(oracle[(m, t.user)], c) for t in ts] for c in checkpoints}
-            firsts = [t.first_like for t in ts if t.first_like is not None]
+            firsts = [math.inf if t.first_like is None else t.first_like for t in ts]
+            median = float(np.median(firsts))
             summaries.append(Summary(
                 policy=p, model=m,
                 capture={c: float(np.mean(v)) for c, v in caps.items()},
                 capture_sem={c: _sem(v) for c, v in caps.items()},
-                first_like_median=float(np.median(firsts)) if firsts else None,
-                never_liked=len(ts) - len(firsts),
+                first_like_median=median if math.isfinite(median) else None,
+                never_liked=sum(t.first_like is None for t in ts),
                 repeats=sum(t.repeats for t in ts), users=len(ts),
             ))
             curves[p][m] = [float(np.mean([t.capture(oracle[(m, t.user)], c) for t in ts]))

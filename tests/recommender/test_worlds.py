@@ -105,3 +105,21 @@ def test_the_world_summary_reads_capture_ceiling_and_leaders() -> None:
     # mean sumo (0.5 + 0.02) / 2, ceiling (0.8 + 0.04) / 2; broad is contested by nobody
     assert row.startswith("| flat | 0.26 | 0.42 | 0.62 | 10 / 50 | 1 of 1 | 0 |"), row
     assert "| niche | 0.50 | 0.80 | 0.62 | random 0.00 | 10 / 50 | 0 |" in world_table(result)
+
+
+def test_first_like_medians_count_users_who_never_liked_anything() -> None:
+    from recommender.sim.bench import BenchConfig, summarise
+    from recommender.sim.runner import Trace
+
+    def trace(policy: str, user: int, first: int | None) -> Trace:
+        return Trace(policy=policy, model="niche", user=user, expected=np.ones(100),
+                     baseline=np.ones(100), first_like=first, repeats=0, update_ms=[0.2],
+                     recommend_ms=[5.0])
+
+    firsts = {"random": [4, None, None], "sumo": [30, 40, None], "oracle": [1, 1, 1]}
+    traces = [trace(p, u, f) for p, fs in firsts.items() for u, f in enumerate(fs)]
+    cfg = BenchConfig(world="flat", models=["niche"], policies=["sumo", "random"], horizon=100)
+    by = {s["policy"]: s for s in summarise(cfg, traces)["summaries"]}
+    # One lucky random user is not random picks' median: the median user never liked one.
+    assert by["random"]["first_like_median"] is None and by["random"]["never_liked"] == 2
+    assert by["sumo"]["first_like_median"] == 40 and by["sumo"]["never_liked"] == 1
