@@ -12,19 +12,16 @@ removed cluster's centre as the nearest of all cluster centres to its centroid.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from indexer.store.base import Store
-from indexer.store.edge import EdgeStore
-from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
+from recommender.sim.corpus import SyntheticCorpus, make_corpus
+from recommender.sim.harness import store_of
 from recommender.sim.text import SyntheticText
 from recommender.sim.users import SimUser, make_users
 
@@ -134,18 +131,13 @@ def served_store(corpus: SyntheticCorpus, users: list[SimUser], sim: GapSim, see
 
     from recommender.settings import Settings
 
-    folder = Path(tempfile.mkdtemp(prefix="sumo-gapsim-"))
-    try:
-        with EdgeStore(folder / "data") as store:
-            load_corpus(store, corpus)
-            settings = Settings(data=folder / "data", qdrant_url=None, api_key=None,
-                                admin_key=None, seed=seed)
-            app = create_app(settings, store=store, embedder=SyntheticText(corpus, seed))
-            with TestClient(app) as client:
-                use_the_service(client, corpus, users, sim, seed, views=views)
-            yield store
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with store_of(corpus) as store:
+        settings = Settings(data=store.root.parent, qdrant_url=None, api_key=None,
+                            admin_key=None, seed=seed)
+        app = create_app(settings, store=store, embedder=SyntheticText(corpus, seed))
+        with TestClient(app) as client:
+            use_the_service(client, corpus, users, sim, seed, views=views)
+        yield store
 
 
 def found_holes(regions: list[Any], corpus: SyntheticCorpus, holes: tuple[int, ...],

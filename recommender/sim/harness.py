@@ -17,8 +17,9 @@ from recommender.sim.users import SimUser
 
 
 @contextmanager
-def store_of(corpus: SyntheticCorpus) -> Iterator[Store]:
-    """``corpus`` loaded into an Edge store in a temporary folder, deleted after."""
+def store_of(corpus: SyntheticCorpus) -> Iterator[EdgeStore]:
+    """``corpus`` loaded into an Edge store in a temporary folder (``root.parent``), deleted
+    after."""
     folder = Path(tempfile.mkdtemp(prefix="sumo-sim-"))
     try:
         with EdgeStore(folder) as store:
