@@ -76,12 +76,12 @@ class LocalWindows:
 
     The estimate is the ``limits`` library's: the previous window's count, weighted by the
     share of it still inside the sliding window and rounded down, plus the current
-    window's count. Its
-    in-memory store sweeps expired keys from a ``threading.Timer`` it restarts whenever the
-    last one has run out (after 10 ms), so at a service's pace nearly every request started
-    a thread and waited for it to run: ~0.27 ms of a request's latency here, where counting
-    costs microseconds (``benchmarks/bench_auth.py``). Here stale keys are swept inline,
-    once per ``SWEEP_S``. Used from the event loop only, so no lock.
+    window's count. Its in-memory store sweeps expired keys from a ``threading.Timer`` it
+    restarts whenever the last one has run out (after 10 ms), so at a service's pace nearly
+    every request started a thread and waited for it to run: ~0.27 ms of a request's
+    latency here, where counting costs microseconds (``benchmarks/bench_auth.py``). Here
+    stale keys are swept inline, once per ``SWEEP_S``. Used from the event loop only, so
+    no lock.
     """
 
     SWEEP_S = 60.0
