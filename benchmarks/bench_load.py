@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import shutil
@@ -151,16 +152,20 @@ class Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def request(self, method: str, path: str, body: object = None) -> tuple[int, object]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
         data = b"" if body is None else orjson.dumps(body)
         head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
                 f"Content-Length: {len(data)}\r\n")
         if data:
             head += "Content-Type: application/json\r\n"
-        self.writer.write(head.encode() + b"\r\n" + data)
-        status = int((await self.reader.readline()).split()[1])
+        line = await self._send(head.encode() + b"\r\n" + data)
+        if not line:
+            # The server closed the connection while it sat idle (uvicorn keeps one open 5 s
+            # without a request: a user who finished early). Every request the benchmark
+            # sends may be repeated (feedback carries event ids), so send it once more.
+            await self.close()
+            line = await self._send(head.encode() + b"\r\n" + data)
+        assert self.reader is not None
+        status = int(line.split()[1])
         length = 0
         while (line := await self.reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.decode("latin-1").partition(":")
@@ -171,10 +176,23 @@ class Connection:
         payload = await self.reader.readexactly(length) if length else b""
         return status, (orjson.loads(payload) if payload else None)
 
+    async def _send(self, message: bytes) -> bytes:
+        """Write one request, opening the connection if need be; the status line."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(message)
+        try:
+            return await self.reader.readline()
+        except ConnectionResetError:
+            return b""
+
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-            await self.writer.wait_closed()
+            with contextlib.suppress(ConnectionError):
+                await self.writer.wait_closed()
+            self.reader = self.writer = None
 
 
 async def run_phase(
