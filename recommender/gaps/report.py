@@ -44,6 +44,7 @@ from recommender.gaps.supply import (
     angle,
     calibrate,
     measure,
+    nearest_scores,
     onto_shell,
     onto_shell_rows,
     reach,
@@ -229,12 +230,9 @@ def _unmet(store: Store, points: F32, cal: Calibration, margin: float) -> NDArra
     """Searches whose best match is far by the collection's own calibration: the angle to
     the nearest item is more than ``margin`` x the angle the centre of served content keeps
     to its nearest item (``reach``)."""
-    if len(points) == 0:
-        return np.zeros(0, dtype=bool)
-    out = []
-    for hits in store.search_many(list(points), 1):
-        out.append(reach(hits[0].score if hits else -1.0, cal) > margin)
-    return np.asarray(out, dtype=bool)
+    scores = nearest_scores(store, points)
+    return np.array([reach(-1.0 if math.isnan(s) else float(s), cal) > margin
+                     for s in scores], dtype=bool)
 
 
 def _satisfaction_z(demand: Demand, members: NDArray[np.int64]) -> float:
@@ -327,8 +325,7 @@ def build_report(
     # batched. The full picture (items within the radius, local spacing, thumbnails) is
     # measured below for the regions listed first.
     shell_points = [onto_shell(c, cal) if options.reshell else c for c in cl.centers]
-    nearest = [h[0].score if h else float("nan")
-               for h in store.search_many(shell_points, 1)] if shell_points else []
+    nearest = [float(s) for s in nearest_scores(store, shell_points)]
     for j in range(cl.k):
         members = np.flatnonzero(cl.labels == j)
         if members.size == 0:

@@ -100,6 +100,15 @@ def angle(cos: float | NDArray[np.float64]) -> Any:
     return np.maximum(np.arccos(np.clip(cos, -1.0, 1.0)), MIN_ANGLE)
 
 
+def nearest_scores(store: Store, points: Sequence[F32] | F32) -> NDArray[np.float64]:
+    """Each point's cosine to its nearest item (NaN where the store has none), in one
+    batch of queries."""
+    if len(points) == 0:
+        return np.zeros(0)
+    return np.array([hits[0].score if hits else math.nan
+                     for hits in store.search_many(list(points), 1)], dtype=np.float64)
+
+
 def _nearest_other(store: Store, vectors: Sequence[F32], own: Sequence[str]) -> list[float]:
     """Each vector's best cosine to an item other than ``own[i]`` (itself)."""
     out = []
@@ -175,9 +184,9 @@ def calibrate(store: Store, options: SupplyOptions = SupplyOptions()) -> Calibra
     if k >= 2:
         cent, _, _ = spherical_kmeans(x.astype(np.float32), np.ones(len(ids)), k,
                                       seed=options.seed, iters=25, restarts=1)
-        near = [h[0].score for h in store.search_many(list(onto_shell_rows(cent, cal)), 1)
-                if h]
-        if near:
+        near = nearest_scores(store, onto_shell_rows(cent, cal))
+        near = near[np.isfinite(near)]
+        if near.size:
             cal.centre_nn = float(np.quantile(near, options.centre_quantile))
             cal.centres = len(near)
     return cal
