@@ -6,7 +6,8 @@ step fetches one recommendation, "looks" at it, and posts one dwell event. Repor
 throughput and p50/p99 of both calls, next to the raw store query latency measured in the
 same run (``store.search`` of 1 item excluding as many ids as the users have seen) and the
 in-process ``Engine.recommend``, each measured before the server starts and again after it
-stops (the ratios use both, so a drift in the machine's load over the run hits both sides).
+stops (the ratios use both, so a drift in the machine's load over the run hits both sides),
+and a paced ``GET /healthz``: the loopback round trip that every paced figure includes.
 
 A warm-up first (``--warmup-steps`` per user without think time: start-up costs, reported
 but not judged), then two phases:
@@ -253,6 +254,30 @@ async def run_phase(
     return phase
 
 
+async def round_trips(url: str, users: int, steps: int, think_ms: float) -> list[float]:
+    """Seconds per ``GET /healthz`` (no store, no auth) with ``users`` paced like the
+    paced phase: the loopback round trip of processes woken from idle, the floor under
+    every figure of that phase."""
+    host, port = urlsplit(url).hostname or "127.0.0.1", urlsplit(url).port or 80
+    conns = [Connection(host, port) for _ in range(users)]
+    out: list[float] = []
+
+    async def one(k: int, conn: Connection) -> None:
+        jitter = random.Random(k)
+        for _ in range(steps):
+            await asyncio.sleep(jitter.uniform(0.5, 1.5) * think_ms / 1000.0)
+            start = time.perf_counter()
+            await conn.request("GET", "/healthz")
+            out.append(time.perf_counter() - start)
+
+    try:
+        await asyncio.gather(*(c.request("GET", "/healthz") for c in conns))
+        await asyncio.gather(*(one(k, c) for k, c in enumerate(conns)))
+    finally:
+        await asyncio.gather(*(c.close() for c in conns))
+    return out
+
+
 def report(
     phase: Phase, raw: list[float], core: list[float], users: int, think_ms: float
 ) -> None:
@@ -318,6 +343,8 @@ def main() -> int:
             done.append((asyncio.run(run_phase(server.url, "warm-up", sims, corpus,
                                                args.warmup_steps, 0.0, args.max_seconds,
                                                server.proc.pid)), 0.0))
+        floor = asyncio.run(round_trips(server.url, args.users, min(args.steps, 20),
+                                        args.think_ms))
         phases = [("paced", args.think_ms)] + ([] if args.skip_saturated else [("saturated", 0)])
         for name, think in phases:
             done.append((asyncio.run(run_phase(server.url, name, sims, corpus, args.steps,
@@ -331,6 +358,8 @@ def main() -> int:
     print(f"after the run: raw store query p50 {pct(raw_after, 50):.2f} ms  "
           f"p99 {pct(raw_after, 99):.2f} ms; in-process engine.recommend p50 "
           f"{pct(core_after, 50):.2f} ms  p99 {pct(core_after, 99):.2f} ms")
+    print(f"GET /healthz paced like the paced phase ({args.users} users): p50 "
+          f"{pct(floor, 50):.2f} ms  p99 {pct(floor, 99):.2f} ms (the round trip alone)")
     for phase, think in done:
         report(phase, raw + raw_after, core + core_after, args.users, think)
     print(f"\nitems {args.items}, dim {DIM}, policy {args.policy}, cpu cores {os.cpu_count()}, "
