@@ -31,6 +31,7 @@ import os
 import random
 import shutil
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -196,6 +197,25 @@ class Connection:
             self.reader = self.writer = None
 
 
+@contextlib.asynccontextmanager
+async def connections(url: str, n: int) -> AsyncIterator[list[Connection]]:
+    """``n`` keep-alive connections to ``url``, each opened with one ``GET /healthz``
+    (connection set-up is not what we measure), closed after."""
+    host, port = urlsplit(url).hostname or "127.0.0.1", urlsplit(url).port or 80
+    conns = [Connection(host, port) for _ in range(n)]
+    try:
+        await asyncio.gather(*(c.request("GET", "/healthz") for c in conns))
+        yield conns
+    finally:
+        await asyncio.gather(*(c.close() for c in conns))
+
+
+async def pause(jitter: random.Random, think_ms: float) -> None:
+    """A simulated person's pause: ``think_ms`` on average, jittered by +-50 %."""
+    if think_ms:
+        await asyncio.sleep(jitter.uniform(0.5, 1.5) * think_ms / 1000.0)
+
+
 async def run_phase(
     url: str, name: str, users: list[SimUser], corpus: SyntheticCorpus, steps: int,
     think_ms: float, max_seconds: float, server_pid: int,
@@ -204,8 +224,6 @@ async def run_phase(
     run_id = os.urandom(4).hex()  # the cached store keeps users: never reuse one
     index = {item_id: k for k, item_id in enumerate(corpus.ids)}
     deadline = time.monotonic() + max_seconds
-    host, port = urlsplit(url).hostname or "127.0.0.1", urlsplit(url).port or 80
-    conns = [Connection(host, port) for _ in users]
 
     async def one_user(k: int, sim: SimUser, conn: Connection) -> None:
         uid = f"{name}-{run_id}-{k}"
@@ -225,20 +243,16 @@ async def run_phase(
             phase.rec.append(t1 - t0)
             item = items[0]["id"]
             dwell = sim.dwell_ms(corpus.vectors[index[item]], rng)
-            if think_ms:
-                await asyncio.sleep(jitter.uniform(0.5, 1.5) * think_ms / 1000.0)
+            await pause(jitter, think_ms)
             t2 = time.perf_counter()
             status, _ = await conn.request("POST", f"/v1/users/{uid}/feedback", {"events": [
                 {"item_id": item, "dwell_ms": dwell, "event_id": f"{uid}-{step}"}]})
             phase.fb.append(time.perf_counter() - t2)
             if status != 200:
                 phase.errors += 1
-            if think_ms:
-                await asyncio.sleep(jitter.uniform(0.5, 1.5) * think_ms / 1000.0)
+            await pause(jitter, think_ms)
 
-    try:
-        # One warm-up request per user (connection set-up is not what we measure).
-        await asyncio.gather(*(c.request("GET", "/healthz") for c in conns))
+    async with connections(url, len(users)) as conns:
         start = time.perf_counter()
         cpu0, client0 = process_cpu(server_pid), time.process_time()
         pairs = enumerate(zip(users, conns, strict=True))
@@ -249,8 +263,6 @@ async def run_phase(
         # Leave the cached store as we found it.
         await asyncio.gather(*(c.request("DELETE", f"/v1/users/{name}-{run_id}-{k}")
                                for k, c in enumerate(conns)))
-    finally:
-        await asyncio.gather(*(c.close() for c in conns))
     return phase
 
 
@@ -258,23 +270,18 @@ async def round_trips(url: str, users: int, steps: int, think_ms: float) -> list
     """Seconds per ``GET /healthz`` (no store, no auth) with ``users`` paced like the
     paced phase: the loopback round trip of processes woken from idle, the floor under
     every figure of that phase."""
-    host, port = urlsplit(url).hostname or "127.0.0.1", urlsplit(url).port or 80
-    conns = [Connection(host, port) for _ in range(users)]
     out: list[float] = []
 
     async def one(k: int, conn: Connection) -> None:
         jitter = random.Random(k)
         for _ in range(steps):
-            await asyncio.sleep(jitter.uniform(0.5, 1.5) * think_ms / 1000.0)
+            await pause(jitter, think_ms)
             start = time.perf_counter()
             await conn.request("GET", "/healthz")
             out.append(time.perf_counter() - start)
 
-    try:
-        await asyncio.gather(*(c.request("GET", "/healthz") for c in conns))
+    async with connections(url, users) as conns:
         await asyncio.gather(*(one(k, c) for k, c in enumerate(conns)))
-    finally:
-        await asyncio.gather(*(c.close() for c in conns))
     return out
 
 
