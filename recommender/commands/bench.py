@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -43,22 +44,21 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                    help="folder for the recommend-WORLD.json and .png files")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 4000 items, 2 users, horizon 100, one worker")
+    p.add_argument("--tables", nargs="+", type=Path, metavar="JSON",
+                   help="print the tables of saved results (recommend-WORLD.json) instead "
+                        "of running: the docs' tables come from these")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
-    from recommender.sim.bench import (
-        BenchConfig,
-        run_benchmark,
-        save,
-        world_table,
-        worlds_summary,
-    )
+    from recommender.sim.bench import BenchConfig, run_benchmark, save
     from recommender.sim.worlds import UnknownWorld, world, world_names
 
     if args.list_worlds:
         print("\n".join(world_names()))
         return 0
+    if args.tables:
+        return _reprint(args.tables)
     names = world_names() if args.world == "all" else args.world.split(",")
     try:
         worlds = [world(n) for n in names]
@@ -83,23 +83,46 @@ def run(args: argparse.Namespace, settings: Any) -> int:
               f"{len(cfg.models)} tastes, {len(cfg.policies)} policies, horizon {cfg.horizon}, "
               f"batch {cfg.batch}", flush=True)
         result = run_benchmark(cfg)
-        _report(result, cfg)
-        if cfg.ceiling and "sumo" in cfg.policies:
-            print()
-            print(f"World {name}: sumo beside the known-model ceiling:")
-            print(world_table(result))
+        if _report(result):
             results.append(result)
         js, png = save(result, args.out)
         print(f"wrote {js} and {png}")
         print()
-    if len(results) > 1:
-        print("Every world, T=100 (mean over tastes):")
-        print(worlds_summary(results))
+    _summary(results)
     return 0
 
 
-def _report(result: dict[str, Any], cfg: Any) -> None:
-    from recommender.sim.bench import detail_table, table
+def _reprint(paths: list[Path]) -> int:
+    results = []
+    for path in paths:
+        try:
+            result = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            print(f"sumo bench recommend: cannot read {path}: {e}")
+            return 2
+        print(f"{path}: world {result['config']['world']}, {result['config']['items']} items, "
+              f"{result['config']['users']} users per taste")
+        if _report(result):
+            results.append(result)
+        print()
+    _summary(results)
+    return 0
+
+
+def _summary(results: list[dict[str, Any]]) -> None:
+    from recommender.sim.bench import worlds_summary
+
+    if len(results) > 1:
+        print("Every world, T=100 (mean over tastes):")
+        print(worlds_summary(results))
+
+
+def _report(result: dict[str, Any]) -> bool:
+    """Print one world's tables; True when it has ``sumo`` beside the ceiling (and so
+    belongs in the summary over worlds)."""
+    from recommender.sim.bench import detail_table, table, world_table
+
+    cfg = result["config"]
 
     print()
     print("Taste capture, (policy - random) / (oracle - random) of expected dwell, "
@@ -115,8 +138,14 @@ def _report(result: dict[str, Any], cfg: Any) -> None:
         print(f"sumo feedback update: p50 {perf['sumo_update_ms_p50']:.3f} ms, p99 "
               f"{perf['sumo_update_ms_p99']:.3f} ms per event "
               f"({perf['sumo_update_ms_p50'] / base:.2f}x a raw store search, p50 {base:.2f} ms)")
-        print(f"sumo recommend (batch {cfg.batch}): p50 {perf['sumo_recommend_ms_p50']:.2f} ms "
+        print(f"sumo recommend (batch {cfg['batch']}): p50 {perf['sumo_recommend_ms_p50']:.2f} ms "
               f"({perf['sumo_recommend_ms_p50'] / base:.1f}x a raw store search)")
         print(f"sumo state: at most {perf['sumo_state_bytes_max']:.0f} bytes excluding the "
               f"seen list (limit 16384)")
     print(f"load {meta['load_s']:.0f} s, run {meta['run_s']:.0f} s on {meta['workers']} workers")
+    if not (cfg["ceiling"] and "sumo" in cfg["policies"]):
+        return False
+    print()
+    print(f"World {cfg['world']}: sumo beside the known-model ceiling:")
+    print(world_table(result))
+    return True

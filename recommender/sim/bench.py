@@ -300,14 +300,18 @@ def _first_like(by: Summaries, policy: str, model: str) -> str:
     return "never" if f is None else f"{f:.0f}"
 
 
+def _first_likes(by: Summaries, policies: Sequence[str], model: str) -> str:
+    return " / ".join(_first_like(by, p, model) for p in policies)
+
+
 def world_table(result: dict[str, Any], policy: str = "sumo") -> str:
     """Per taste at the largest checkpoint <= 100: ``policy``'s capture, the ceiling's, the
-    fraction, the best other policy, impressions to the first liked item (``policy`` and
-    ``random``), and repeats."""
+    fraction, the best other policy, impressions to the first liked item (``policy``, the
+    ceiling and ``random``), and repeats."""
     cfg = result["config"]
     c, by = _judged(result)
     lines = [f"| taste | {policy} T={c} | ceiling | fraction | best other | first liked "
-             f"({policy} / random) | repeats |", "|---|---|---|---|---|---|---|"]
+             f"({policy} / ceiling / random) | repeats |", "|---|---|---|---|---|---|---|"]
     caps, ceils = [], []
     for m in cfg["models"]:
         s = by.get((policy, m))
@@ -323,7 +327,7 @@ def world_table(result: dict[str, Any], policy: str = "sumo") -> str:
         # Against a ceiling near zero (nothing reachable) a ratio means nothing.
         frac = f"{cap / ceil:.2f}" if ceil > 0.05 else "-"
         lines.append(f"| {m} | {cap:.2f} | {ceil:.2f} | {frac} | {best[0]} {best[1]:.2f} "
-                     f"| {_first_like(by, policy, m)} / {_first_like(by, 'random', m)} "
+                     f"| {_first_likes(by, (policy, 'ceiling', 'random'), m)} "
                      f"| {s['repeats']} |")
     if caps:
         mc, mk = float(np.mean(caps)), float(np.mean(ceils))
@@ -333,10 +337,12 @@ def world_table(result: dict[str, Any], policy: str = "sumo") -> str:
 
 def worlds_summary(results: Sequence[dict[str, Any]], policy: str = "sumo") -> str:
     """One row per world at the largest checkpoint <= 100: ``policy``'s mean capture over
-    tastes, the ceiling's, the fraction, narrow-taste first likes (``policy`` / random),
+    tastes, the ceiling's, the fraction, narrow-taste first likes (``policy`` / the
+    ceiling / random),
     the tastes where ``policy`` leads among those any policy captures more than 0.05 of,
     and repeats."""
-    lines = [f"| world | {policy} | ceiling | fraction | niche first liked ({policy} / random) "
+    lines = [f"| world | {policy} | ceiling | fraction | niche first liked "
+             f"({policy} / ceiling / random) "
              f"| {policy} best on | repeats |", "|---|---|---|---|---|---|---|"]
     for r in results:
         c, by = _judged(r)
@@ -355,7 +361,7 @@ def worlds_summary(results: Sequence[dict[str, Any]], policy: str = "sumo") -> s
         reps = sum(by[(policy, m)]["repeats"] for m in models)
         lost = sorted(set(contested) - set(led))
         lines.append(f"| {r['config']['world']} | {mc:.2f} | {mk:.2f} | {mc / mk:.2f} | "
-                     f"{_first_like(by, policy, 'niche')} / {_first_like(by, 'random', 'niche')} "
+                     f"{_first_likes(by, (policy, 'ceiling', 'random'), 'niche')} "
                      f"| {len(led)} of {len(contested)}"
                      + (f" (not {', '.join(lost)})" if lost else "") + f" | {reps} |")
     return "\n".join(lines)

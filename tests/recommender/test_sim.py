@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import takewhile
 from pathlib import Path
 
 import numpy as np
@@ -142,6 +143,13 @@ def test_bench_quick_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert all(s["repeats"] == 0 for s in result["summaries"])
     assert result["perf"]["sumo_state_bytes_max"] <= 16 * 1024
     assert (tmp_path / "recommend-default.png").stat().st_size > 10_000
+    # The saved results reprint the same tables without running anything.
+    lines = out[out.index("| taste | sumo T=100"):].splitlines()
+    world_table = "\n".join(takewhile(lambda line: line.startswith("|"), lines))
+    assert main(["bench", "recommend", "--tables", str(tmp_path / "recommend-default.json")]) == 0
+    assert world_table in capsys.readouterr().out
+    assert main(["bench", "recommend", "--tables", str(tmp_path / "missing.json")]) == 2
+    assert "cannot read" in capsys.readouterr().out
 
 
 def test_capture_over_a_window_of_impressions() -> None:

@@ -96,15 +96,16 @@ def test_the_world_summary_reads_capture_ceiling_and_leaders() -> None:
 
     levels = {"oracle": (1.0, 1.0), "sumo": (0.5, 0.02), "random": (0.0, 0.01),
               "ceiling": (0.8, 0.04)}  # (niche, broad) capture
-    traces = [trace(p, m, lv[k], 10 if p != "random" else 50)
+    firsts = {"oracle": 1, "sumo": 10, "random": 50, "ceiling": 20}
+    traces = [trace(p, m, lv[k], firsts[p])
               for p, lv in levels.items() for k, m in enumerate(("niche", "broad"))]
     cfg = BenchConfig(world="flat", models=["niche", "broad"], policies=["sumo", "random"],
                       horizon=100)
     result = summarise(cfg, traces)
     row = worlds_summary([result]).splitlines()[-1]
     # mean sumo (0.5 + 0.02) / 2, ceiling (0.8 + 0.04) / 2; broad is contested by nobody
-    assert row.startswith("| flat | 0.26 | 0.42 | 0.62 | 10 / 50 | 1 of 1 | 0 |"), row
-    assert "| niche | 0.50 | 0.80 | 0.62 | random 0.00 | 10 / 50 | 0 |" in world_table(result)
+    assert row.startswith("| flat | 0.26 | 0.42 | 0.62 | 10 / 20 / 50 | 1 of 1 | 0 |"), row
+    assert "| niche | 0.50 | 0.80 | 0.62 | random 0.00 | 10 / 20 / 50 | 0 |" in world_table(result)
 
 
 def test_first_like_medians_count_users_who_never_liked_anything() -> None:
