@@ -47,6 +47,12 @@ from recommender.state import UserState, decode_f16, decode_f32, encode_f16, enc
 
 LOG_REF = math.log(2000.0)  # log dwells are taken relative to a typical glance
 Y_RANGE = (-2.5, 3.0)  # beyond: a flick or a walk-away, no more telling than this much
+# A look much shorter than this user's typical one (the mean of their log dwells so far)
+# counts as this much below it: flicks and accidental swipes land there, and what a taste
+# shows is the long end. Relative to the user, so a fast scroller's ordinary looks are not
+# cut. Tuned on three worlds, held out on six (docs/research.md).
+BELOW_TYPICAL = 1.0
+FLOOR_AFTER = 3.0  # views before the user's mean is trusted for that floor
 PRIOR_A = (0.0, 0.7)  # a user's typical log dwell (relative): mean, sd
 PRIOR_G = (1.5, 0.6)  # extra log dwell on what they want: mean, sd (x4.5, from x1.4 to x15)
 NOISE = 1.0  # prior guess of the log-dwell noise sd (lognormal dwell spreads are ~0.7-1.2)
@@ -179,7 +185,10 @@ class RegionEvidence:
         # matrix product over threads, which on a busy 2-core server costs ~1 ms in
         # hand-offs for ~20 µs of arithmetic.
         i = interest(self.regions, self.regions.centroids @ vector)
-        y = min(max(log_dwell(dwell_ms) - LOG_REF, Y_RANGE[0]), Y_RANGE[1])
+        low = Y_RANGE[0]
+        if self.n >= FLOOR_AFTER:
+            low = max(low, self.sy / self.n - BELOW_TYPICAL)
+        y = min(max(log_dwell(dwell_ms) - LOG_REF, low), Y_RANGE[1])
         self.n = MEMORY * self.n + 1.0
         self.sy = MEMORY * self.sy + y
         self.syy = MEMORY * self.syy + y * y

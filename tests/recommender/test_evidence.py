@@ -74,6 +74,28 @@ def test_a_walk_away_does_not_outvote_a_consistent_preference() -> None:
     assert int(np.argmax(ev.posterior().log_odds)) == 1
 
 
+def _flicked_preference() -> RegionEvidence:
+    """Three clearly longer looks at region 1 then two flicks (120 ms) past its items."""
+    m = _map()
+    rng = np.random.default_rng(4)
+    ev = RegionEvidence(m)
+    for _ in range(3):
+        ev.add(_near(1, rng), 9000.0)
+        for r in (0, 2, 3):
+            ev.add(_near(r, rng), 2000.0)
+    for _ in range(2):
+        ev.add(_near(1, rng), 120.0)
+    return ev
+
+
+def test_flicks_do_not_outvote_a_consistent_preference(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert int(np.argmax(_flicked_preference().posterior().log_odds)) == 1
+    # A flick counts as one typical look's distance below (BELOW_TYPICAL): far enough to
+    # say "not this", no further. Taken at face value, the two flicks would win.
+    monkeypatch.setattr(evidence, "BELOW_TYPICAL", 100.0)
+    assert int(np.argmax(_flicked_preference().posterior().log_odds)) != 1
+
+
 def test_evidence_fades_so_a_new_taste_is_found() -> None:
     m = _map()
     rng = np.random.default_rng(3)
@@ -179,7 +201,9 @@ def test_a_taste_along_a_direction_is_found_as_one() -> None:
     m = _spread_map()
     d = evidence.linear_basis(m).axes[0].astype(np.float64)
     d /= np.linalg.norm(d)
-    ev = _views(m, lambda x: 1.5 * float(np.clip(x @ d / 0.3, -1, 1)), 120, seed=1)
+    # Looks far below typical count only BELOW_TYPICAL below it, so the half of this taste
+    # that is dislike says less than the half that is liking: 200 views (120 without).
+    ev = _views(m, lambda x: 1.5 * float(np.clip(x @ d / 0.3, -1, 1)), 200, seed=1)
     post = ev.posterior()
     assert post.linear > 0.5 > float(post.probs.max())
     u = ev.direction(post)
