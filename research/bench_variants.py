@@ -13,7 +13,9 @@ and the median impressions to the first liked item (never: horizon + 1). Module 
     python research/bench_variants.py --world flat --models niche,broad --set COVER=0
 
 Differences under ~0.03 in the mean are noise at 48 users per model (rerun with another
-``--seed`` before believing one).
+``--seed`` before believing one). The store's HNSW graph is built at random, so the same
+command gives a few hundredths apart from run to run; ``--exact`` searches exactly, and two
+variants run with it differ only by the variant.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     ap.add_argument("--world", default="default", help="CORPUS:DWELL[:TASTE] or a preset")
     ap.add_argument("--models", default=None, help="comma-separated tastes (default: all)")
+    ap.add_argument("--exact", action="store_true",
+                    help="exact search instead of the HNSW graph: runs repeat exactly, so two "
+                         "variants differ only by the variant (slower at 100k)")
     args = ap.parse_args()
     override_or_exit(args.set)
     t0 = time.perf_counter()
@@ -46,7 +51,7 @@ def main() -> int:
     firsts: dict[str, float] = {}
     w = world(args.world)
     corpus = w.make_corpus(args.items, args.seed)
-    with store_of(corpus) as store:
+    with store_of(corpus, exact=args.exact) as store:
         for model in args.models.split(",") if args.models else w.tastes:
             caps, first = [], []
             for i, user in enumerate(w.make_users(model, corpus, args.users, seed=args.seed)):
@@ -60,7 +65,8 @@ def main() -> int:
     cells = " ".join(f"{m} {v:.2f} (first {firsts[m]:.0f})" for m, v in means.items())
     print(f"{args.policy} {args.world} {' '.join(args.set)} | T={args.horizon}: {cells} | "
           f"mean {np.mean(list(means.values())):.3f} ({time.perf_counter() - t0:.0f} s, "
-          f"{args.items} items, {args.users} users per model, seed {args.seed})")
+          f"{args.items} items, {args.users} users per model, seed {args.seed}"
+          f"{', exact search' if args.exact else ''})")
     return 0
 
 

@@ -124,13 +124,15 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--models", default=",".join(m.value for m in UserModel))
     ap.add_argument("--noise-free", action="store_true", help="dwell = its expectation")
+    ap.add_argument("--exact", action="store_true",
+                    help="exact search instead of the HNSW graph: runs repeat exactly")
     ap.add_argument("--trace", metavar="MODEL:I", help="print one user's run batch by batch")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="override a constant of recommender.policies.sumo for this run")
     args = ap.parse_args()
     override_or_exit(args.set)
     t0 = time.perf_counter()
-    with simulated_store(args.items, args.seed) as (corpus, store):
+    with simulated_store(args.items, args.seed, exact=args.exact) as (corpus, store):
         regions = regions_for(store)
         if regions is None:
             raise SystemExit("corpus too small for a region map")

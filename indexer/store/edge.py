@@ -70,6 +70,7 @@ LOCK_FILE = ".lock"
 HNSW_EF_CONSTRUCT = 64
 HNSW_EF_SEARCH = 256
 _SEARCH_PARAMS = qe.SearchParams(hnsw_ef=HNSW_EF_SEARCH)
+_EXACT_PARAMS = qe.SearchParams(exact=True)
 _DOC_SPARSE = "none"  # the documents shard needs some vector config; it stores none
 PREWARM_BYTES = 256 << 20  # of user documents read back into the page cache by warm()
 FLUSH_BYTES = 32 << 20  # of document bodies written between flushes of the documents shard
@@ -160,9 +161,16 @@ class EdgeStore(Store):
 
     in_process = True
 
-    def __init__(self, data_dir: str | os.PathLike[str], collection: str = "sumo_items") -> None:
+    def __init__(
+        self, data_dir: str | os.PathLike[str], collection: str = "sumo_items", *,
+        exact: bool = False,
+    ) -> None:
+        """``exact``: compare every vector instead of walking the HNSW graph. Slower, but
+        the same answers from every build of the same data (the graph's construction is
+        randomised): simulations that compare two variants of a policy need that."""
         self.root = Path(data_dir).expanduser().absolute() / collection
         self.collection = collection
+        self._params = _EXACT_PARAMS if exact else _SEARCH_PARAMS
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock_file: IO[str] | None = _lock_folder(self.root)
         self._write = threading.RLock()
@@ -344,7 +352,7 @@ class EdgeStore(Store):
         selector: Any = True if with_payload else qe.PayloadSelector.Include([ITEM_ID_KEY])
         return qe.QueryRequest(
             limit=limit, query=query, filter=flt, with_payload=selector,
-            with_vector=with_vectors, params=_SEARCH_PARAMS,
+            with_vector=with_vectors, params=self._params,
         )
 
     def _query(

@@ -17,12 +17,14 @@ from recommender.sim.users import SimUser
 
 
 @contextmanager
-def store_of(corpus: SyntheticCorpus) -> Iterator[EdgeStore]:
+def store_of(corpus: SyntheticCorpus, *, exact: bool = False) -> Iterator[EdgeStore]:
     """``corpus`` loaded into an Edge store in a temporary folder (``root.parent``), deleted
-    after."""
+    after. ``exact``: searches compare every vector, so runs repeat exactly (the HNSW graph's
+    construction is randomised: two builds answer a few queries differently, and a user's
+    run diverges from there)."""
     folder = Path(tempfile.mkdtemp(prefix="sumo-sim-"))
     try:
-        with EdgeStore(folder) as store:
+        with EdgeStore(folder, exact=exact) as store:
             load_corpus(store, corpus)
             yield store
     finally:
@@ -30,10 +32,12 @@ def store_of(corpus: SyntheticCorpus) -> Iterator[EdgeStore]:
 
 
 @contextmanager
-def simulated_store(items: int, seed: int) -> Iterator[tuple[SyntheticCorpus, Store]]:
+def simulated_store(
+    items: int, seed: int, *, exact: bool = False
+) -> Iterator[tuple[SyntheticCorpus, Store]]:
     """The benchmark's corpus (512-d, 200 clusters) in a temporary Edge store."""
     corpus = make_corpus(items, 512, 200, seed=seed)
-    with store_of(corpus) as store:
+    with store_of(corpus, exact=exact) as store:
         yield corpus, store
 
 

@@ -514,3 +514,19 @@ def test_real_server_roundtrip(corpus) -> None:
         assert store.search(x[0], 1)[0].id == ids[0]
     finally:
         store.close()
+
+
+def test_exact_edge_search_is_the_true_nearest_at_a_size_the_graph_serves(tmp_path: Path) -> None:
+    # 6,000 random 512-d vectors: over the shard's full-scan threshold, so a plain store
+    # walks the HNSW graph (approximate, and built at random); ``exact`` compares them all.
+    rng = np.random.default_rng(3)
+    x = _unit(rng.standard_normal((6000, 512)))
+    ids = [f"v{i}" for i in range(len(x))]
+    queries = _unit(rng.standard_normal((20, 512)))
+    with EdgeStore(tmp_path / "exact", exact=True) as store:
+        store.ensure_collection(CollectionSpec(dim=512, model="test/none"))
+        store.upsert([Item(i, v) for i, v in zip(ids, x, strict=True)])
+        store.optimize()
+        for q, hits in zip(queries, store.search_many(list(queries), 10, exclude={"v0"}),
+                           strict=True):
+            assert [h.id for h in hits] == _top(x @ q, ids, 10, {"v0"})
