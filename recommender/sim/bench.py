@@ -338,9 +338,8 @@ def world_table(result: dict[str, Any], policy: str = "sumo") -> str:
 def worlds_summary(results: Sequence[dict[str, Any]], policy: str = "sumo") -> str:
     """One row per world at the largest checkpoint <= 100: ``policy``'s mean capture over
     tastes, the ceiling's, the fraction, narrow-taste first likes (``policy`` / the
-    ceiling / random),
-    the tastes where ``policy`` leads among those any policy captures more than 0.05 of,
-    and repeats."""
+    ceiling / random), the tastes where ``policy`` leads among those any policy captures
+    more than 0.05 of, and repeats."""
     lines = [f"| world | {policy} | ceiling | fraction | niche first liked "
              f"({policy} / ceiling / random) "
              f"| {policy} best on | repeats |", "|---|---|---|---|---|---|---|"]
