@@ -197,13 +197,17 @@ def _views(m: RegionMap, taste: object, n: int, seed: int) -> RegionEvidence:
     return ev
 
 
-def test_a_taste_along_a_direction_is_found_as_one() -> None:
+def test_a_taste_along_a_direction_is_found_as_one(monkeypatch: pytest.MonkeyPatch) -> None:
     m = _spread_map()
     d = evidence.linear_basis(m).axes[0].astype(np.float64)
     d /= np.linalg.norm(d)
+
+    def taste(x: np.ndarray) -> float:
+        return 1.5 * float(np.clip(x @ d / 0.3, -1, 1))
+
     # Looks far below typical count only BELOW_TYPICAL below it, so the half of this taste
     # that is dislike says less than the half that is liking: 200 views (120 without).
-    ev = _views(m, lambda x: 1.5 * float(np.clip(x @ d / 0.3, -1, 1)), 200, seed=1)
+    ev = _views(m, taste, 200, seed=1)
     post = ev.posterior()
     assert post.linear > 0.5 > float(post.probs.max())
     u = ev.direction(post)
@@ -211,6 +215,9 @@ def test_a_taste_along_a_direction_is_found_as_one() -> None:
     # The expected dwell grows along the direction.
     vals = ev.value(post, np.stack([d, -d]).astype(np.float32))
     assert vals[0] > 3 * vals[1]
+    monkeypatch.setattr(evidence, "BELOW_TYPICAL", 100.0)  # no floor
+    early = _views(m, taste, 120, seed=1).posterior()
+    assert early.linear > 0.5 > float(early.probs.max())
 
 
 def test_a_taste_for_a_place_is_not_taken_for_a_direction() -> None:
