@@ -1,0 +1,175 @@
+"""CPU per request of the service, in-process, split into its layers.
+
+``bench_load.py`` judges the service by latency on loopback, which on a shared 2-core
+machine mixes three things: the service's own work, the round trip, and waiting for the
+one event loop while it serves other users. This benchmark measures the first alone, as
+CPU time (which hardly depends on what else runs on the machine): the app from
+``create_app`` over the same cached 100k-item store, driven by ASGI calls in this process
+(no socket, no uvicorn), one request at a time. Per step of a simulated user (one
+recommendation, one feedback event), the CPU of:
+
+- the whole request through the app (routing, auth, rate limit, validation, response);
+- its user-repository call (``UserRepository.recommend`` / ``.feedback``: the user
+  document's read, decode, encode and compare-and-set write, around the engine);
+- the engine call inside it (``Engine.recommend`` / ``Engine.observe``).
+
+Layers are timed by wrapping those methods, so each figure is CPU of this process between
+entering and leaving it (``time.process_time``: every thread, Edge's included).
+
+    python -m benchmarks.bench_service_cpu                  # 100k items, 8 users x 60 steps
+    python -m benchmarks.bench_service_cpu --items 20000     # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi import FastAPI
+
+from benchmarks.bench_load import SEED, corpus_and_data
+from indexer.store.edge import EdgeStore
+from recommender.api.app import create_app
+from recommender.settings import Settings
+from recommender.sim.users import make_users
+
+Samples = dict[str, list[float]]
+
+
+async def call(app: FastAPI, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    """One HTTP request through the ASGI app: (status, body)."""
+    raw, _, query = path.partition("?")
+    headers = [(b"host", b"127.0.0.1"), (b"content-length", str(len(body)).encode())]
+    if body:
+        headers.append((b"content-type", b"application/json"))
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+        "scheme": "http", "path": raw, "raw_path": raw.encode(), "root_path": "",
+        "query_string": query.encode(), "headers": headers,
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
+    }
+    pending: list[MutableMapping[str, Any]] = [
+        {"type": "http.request", "body": body, "more_body": False}]
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> MutableMapping[str, Any]:
+        if pending:
+            return pending.pop()
+        await asyncio.Event().wait()  # nothing more: a disconnect never comes
+        raise AssertionError("unreachable")
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def timed(samples: Samples, key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, recording the process CPU of each call under ``key``."""
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            samples[key].append(time.process_time() - start)
+    return wrapper
+
+
+async def run(app: FastAPI, items: int, users: int, steps: int) -> Samples:
+    samples: Samples = {k: [] for k in ("recommendation", "repository recommend",
+                                        "engine recommend", "feedback",
+                                        "repository feedback", "engine observe", "healthz",
+                                        "process")}
+    corpus, _ = corpus_and_data(items)
+    index = {item_id: k for k, item_id in enumerate(corpus.ids)}
+    run_id = os.urandom(4).hex()  # the cached store keeps users: never reuse one
+    async with app.router.lifespan_context(app):
+        context = app.state.sumo
+        repo, engine = context.users.repo, context.engine
+        repo.recommend = timed(samples, "repository recommend", repo.recommend)
+        repo.feedback = timed(samples, "repository feedback", repo.feedback)
+        engine.recommend = timed(samples, "engine recommend", engine.recommend)
+        engine.observe = timed(samples, "engine observe", engine.observe)
+        sims = make_users("broad", corpus, users, seed=SEED)
+        begin = time.process_time()
+        for k, sim in enumerate(sims):
+            uid = f"cpu-{run_id}-{k}"
+            rng = np.random.default_rng(k)
+            for step in range(steps):
+                start = time.process_time()
+                await call(app, "GET", "/healthz")
+                samples["healthz"].append(time.process_time() - start)
+
+                start = time.process_time()
+                status, body = await call(app, "GET", f"/v1/users/{uid}/recommendations?limit=1")
+                samples["recommendation"].append(time.process_time() - start)
+                if status != 200:
+                    raise SystemExit(f"recommendation: {status} {body[:200]!r}")
+                item = orjson.loads(body)["items"][0]["id"]
+
+                dwell = sim.dwell_ms(corpus.vectors[index[item]], rng)
+                event = {"item_id": item, "dwell_ms": dwell, "event_id": f"{uid}-{step}"}
+                payload = orjson.dumps({"events": [event]})
+                start = time.process_time()
+                status, body = await call(app, "POST", f"/v1/users/{uid}/feedback", payload)
+                samples["feedback"].append(time.process_time() - start)
+                if status != 200:
+                    raise SystemExit(f"feedback: {status} {body[:200]!r}")
+            await call(app, "DELETE", f"/v1/users/{uid}")  # leave the cached store as found
+        # The whole process over the run, between requests too: the store's background
+        # threads (its optimizer merging rewritten documents) compete for the same cores.
+        samples["process"].append(time.process_time() - begin)
+    return samples
+
+
+def report(samples: Samples, warmup: int) -> None:
+    def mean_ms(key: str) -> float:
+        xs = samples[key][warmup:]  # the first calls: imports, caches, the page cache
+        return float(np.mean(xs)) * 1000.0
+
+    print(f"{'CPU per call (ms, mean)':<26}{'request':>9}{'repository':>12}{'engine':>9}")
+    for route, verb in (("recommendation", "recommend"), ("feedback", "observe")):
+        repo = "recommend" if route == "recommendation" else "feedback"
+        whole, store, core = (mean_ms(route), mean_ms(f"repository {repo}"),
+                              mean_ms(f"engine {verb}"))
+        print(f"{route:<26}{whole:9.3f}{store:12.3f}{core:9.3f}   HTTP layer "
+              f"{whole - store:.3f}, repository around the engine {store - core:.3f}, "
+              f"request / engine {whole / core:.2f}x")
+    print(f"{'GET /healthz':<26}{mean_ms('healthz'):9.3f}")
+    requests = [x for k in ("healthz", "recommendation", "feedback") for x in samples[k]]
+    outside = samples["process"][0] - sum(requests)
+    steps = len(samples["feedback"])
+    print(f"process CPU outside the requests (background threads): {outside / steps * 1e3:.3f} "
+          f"ms per step ({outside / samples['process'][0]:.0%} of the run's)")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--items", type=int, default=100_000)
+    ap.add_argument("--users", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=60, help="steps per user")
+    ap.add_argument("--policy", default="sumo")
+    ap.add_argument("--warmup", type=int, default=20, help="first calls of each kind not counted")
+    args = ap.parse_args()
+    _, folder = corpus_and_data(args.items)
+    with EdgeStore(folder) as store:
+        # As `sumo serve` runs it, with limits counted (their cost is measured) but never hit.
+        settings = Settings(data=folder, policy=args.policy,
+                            rate_limit_user="1000000/second")  # type: ignore[call-arg]
+        samples = asyncio.run(run(create_app(settings, store=store), args.items, args.users,
+                                  args.steps))
+    report(samples, args.warmup)
+    print(f"\nitems {args.items}, policy {args.policy}, {args.users} users x {args.steps} "
+          f"steps, cpu cores {os.cpu_count()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
