@@ -15,8 +15,9 @@ exploitation draws on) and the capture of those views against the others:
 (``SimUser.noiseless``): what the policy makes of perfect signals, apart from what the
 noise allows. ``--trace MODEL:I`` prints one user's run batch by batch: each view's region,
 true interest and dwell score, then the posterior's leading regions with their true
-quality (mean interest of their items), the target's region and the target's cosine to
-the hidden taste. Same corpus, users, runner and capture as ``bench_variants.py``.
+quality (mean interest of their items), each view's interest under those regions'
+hypotheses, the target's region and the target's cosine to the hidden taste. Same corpus,
+users, runner and capture as ``bench_variants.py``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from variants import override_or_exit
 
 from indexer.store.base import Hit, Store
 from recommender.kmeans import assign
+from recommender.policies import evidence
 from recommender.policies.evidence import RegionEvidence
 from recommender.regions import RegionMap, regions_for
 from recommender.sim.corpus import SyntheticCorpus
@@ -104,6 +106,11 @@ def trace(store: Store, corpus: SyntheticCorpus, regions: RegionMap,
             top = np.argsort(-p)[:3]
             line += " | posterior " + " ".join(f"r{r}:{p[r]:.2f}({quality[r]:.2f})"
                                                for r in top)
+            # How well the leading hypotheses tell this batch's views apart.
+            shown = corpus.vectors[[corpus.index(h.id) for h in hits]]
+            seen_as = evidence.interest(regions, shown @ regions.centroids.T)[:, top]
+            line += " | views' interest under them " + " ".join(
+                "/".join(f"{x:.2f}" for x in row) for row in seen_as)
         if state.target is not None:
             home = int(np.argmax(regions.centroids @ state.target))
             cos = max(float(state.target @ ts.vector) for ts in user.tastes_at(t0))
