@@ -11,6 +11,13 @@ whole corpus: greedy, no store, no look-ahead. Capture is reported against the s
 oracle as the policies'. What it does not know is satiation (the world's dwell ``satiation``):
 it models dwell as a function of taste alone.
 
+A drifting taste is two tastes and a switch time. The search knows when the taste changes
+(that is the user's model) but not what it changes to: the taste after the switch is drawn
+independently of the one before, so it keeps one posterior per phase, each over its own
+phase's hypotheses, and views before the switch say nothing about the taste after it.
+(Hypotheses as (before, after) pairs would let identifying the first taste name the
+second: the search would know the future.)
+
 So "fraction of ceiling" reads: of what was reachable by search, knowing the person's
 model, how much did the policy reach.
 """
@@ -62,20 +69,26 @@ class KnownModel:
             self.offset = -0.5 * user.sigma**2
             spread = user.sigma
         self.scale = math.hypot(spread, APPEAL_SD * user.appeal_weight)
-        self.log_odds = np.zeros(len(hypotheses))
+        # One posterior per phase over that phase's hypotheses: (phase, hypotheses).
+        self.log_odds = np.zeros((phases, len(hypotheses)))
 
     def phase(self, t: int) -> int:
         s = self.user.switch_at
         return 1 if s is not None and t >= s else 0
 
     def add(self, item: int, t: int, dwell_ms: float) -> None:
-        r = ((math.log(max(dwell_ms, 1.0)) - self.offset - self.mu[self.phase(t), item])
-             / self.scale)
-        self.log_odds -= 0.5 * (STUDENT_DF + 1) * np.log1p(r * r / STUDENT_DF)
+        ph = self.phase(t)
+        r = (math.log(max(dwell_ms, 1.0)) - self.offset - self.mu[ph, item]) / self.scale
+        self.log_odds[ph] -= 0.5 * (STUDENT_DF + 1) * np.log1p(r * r / STUDENT_DF)
+
+    def probs(self, t: int) -> NDArray[np.float64]:
+        """The posterior over the hypotheses of the taste at impression ``t``."""
+        log_odds = self.log_odds[self.phase(t)]
+        p = np.exp(log_odds - log_odds.max())
+        return np.asarray(p / p.sum())
 
     def value(self, t: int) -> NDArray[np.float64]:
-        p = np.exp(self.log_odds - self.log_odds.max())
-        p /= p.sum()
+        p = self.probs(t)
         keep = np.flatnonzero(p >= 1e-5)
         return np.asarray(np.exp(self.mu[self.phase(t)][:, keep].astype(np.float64)) @ p[keep])
 
@@ -83,7 +96,8 @@ class KnownModel:
 def hypotheses_for(user: SimUser, others: Sequence[SimUser]
                    ) -> list[tuple[list[Taste], list[Taste]]]:
     """The user's own (tastes, after) first, then the others' (another run of the world's
-    user generator: the world's prior over tastes of this kind)."""
+    user generator: the world's prior over tastes of this kind). ``KnownModel`` weighs the
+    two phases' hypotheses apart: the pairs are only a way to hold both lists."""
     own = [(user.tastes, user.after or user.tastes)]
     return own + [(o.tastes, o.after or o.tastes) for o in others[:HYPOTHESES - 1]]
 

@@ -85,6 +85,32 @@ def test_the_known_model_ceiling_finds_a_narrow_taste() -> None:
     assert float(np.mean(caps)) > 0.3, caps
 
 
+def test_the_ceiling_does_not_know_where_a_drifting_taste_goes() -> None:
+    from recommender.sim.ceiling import KnownModel, hypotheses_for
+
+    w = world("clusters:lognormal")
+    corpus = w.make_corpus(N, 6, DIM, CLUSTERS)
+    user = w.make_users("drift", corpus, 1, seed=0)[0]
+    others = w.make_users("drift", corpus, 30, seed=99)
+    model = KnownModel(user, corpus, hypotheses_for(user, others))
+    s = user.switch_at
+    assert s is not None
+    rng = np.random.default_rng(0)
+    truth = Truth(user, corpus)
+    for t in range(s):  # the first taste's favourites: its posterior finds it
+        item = int(np.argsort(-truth(0))[t])
+        model.add(item, t, user.dwell_ms(corpus.vectors[item], rng, t=t))
+    prior = 1.0 / 31  # the user's own taste among 30 others'
+    assert model.probs(0)[0] > 5 * prior
+    # ... and says nothing about the taste after the switch: that is still the prior.
+    np.testing.assert_allclose(model.probs(s), prior)
+    for k in range(40):
+        t = s + k
+        item = int(np.argsort(-truth(t))[k])
+        model.add(item, t, user.dwell_ms(corpus.vectors[item], rng, t=t))
+    assert model.probs(s)[0] > 5 * prior
+
+
 def test_the_world_summary_reads_capture_ceiling_and_leaders() -> None:
     from recommender.sim.bench import BenchConfig, summarise, world_table, worlds_summary
     from recommender.sim.runner import Trace
