@@ -120,6 +120,10 @@ def engine_latency(
 class Phase:
     name: str
     rec: list[float] = field(default_factory=list)
+    # Inside the server, per recommendation (its Server-Timing header): the engine's part
+    # and the app's whole, under the conditions each request actually met.
+    rec_engine: list[float] = field(default_factory=list)
+    rec_app: list[float] = field(default_factory=list)
     fb: list[float] = field(default_factory=list)
     errors: int = 0
     seconds: float = 0.0
@@ -139,6 +143,16 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def server_timing(value: str) -> dict[str, float]:
+    """``engine;dur=4.21, app;dur=5.03`` (milliseconds) as seconds by name."""
+    out: dict[str, float] = {}
+    for part in value.split(","):
+        name, _, dur = part.strip().partition(";dur=")
+        if dur:
+            out[name] = float(dur) / 1e3
+    return out
+
+
 class Connection:
     """One keep-alive HTTP/1.1 connection on asyncio streams.
 
@@ -152,6 +166,7 @@ class Connection:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.timing: dict[str, float] = {}  # the last response's Server-Timing, in seconds
 
     async def request(self, method: str, path: str, body: object = None) -> tuple[int, object]:
         data = b"" if body is None else orjson.dumps(body)
@@ -169,10 +184,13 @@ class Connection:
         assert self.reader is not None
         status = int(line.split()[1])
         length = 0
+        self.timing = {}
         while (line := await self.reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.decode("latin-1").partition(":")
             if name.lower() == "content-length":
                 length = int(value)
+            elif name.lower() == "server-timing":
+                self.timing = server_timing(value)
             elif name.lower() == "transfer-encoding":
                 raise RuntimeError("chunked responses are not expected from the API")
         payload = await self.reader.readexactly(length) if length else b""
@@ -241,6 +259,9 @@ async def run_phase(
                 phase.errors += 1
                 continue
             phase.rec.append(t1 - t0)
+            if "engine" in conn.timing:
+                phase.rec_engine.append(conn.timing["engine"])
+                phase.rec_app.append(conn.timing["app"])
             item = items[0]["id"]
             dwell = sim.dwell_ms(corpus.vectors[index[item]], rng)
             await pause(jitter, think_ms)
@@ -301,6 +322,14 @@ def report(
     print(f"  recommendation p50 / in-process engine p50 (before and after): "
           f"{rec50 / pct(core, 50):.2f}x "
           f"(the service's own share: HTTP, user state read and compare-and-set write)")
+    if phase.rec_engine:
+        # The in-process engine runs back to back; the server's engine runs after idle gaps
+        # (a core woken from idle is slower: benchmarks/bench_engine_idle.py), so the same
+        # requests' own engine time is the like-for-like denominator.
+        eng50 = pct(phase.rec_engine, 50)
+        print(f"  inside the server (Server-Timing, the same requests): engine p50 "
+              f"{eng50:.2f} ms, app p50 {pct(phase.rec_app, 50):.2f} ms; recommendation p50 / "
+              f"their engine p50: {rec50 / eng50:.2f}x")
     requests = len(phase.rec) + steps
     if requests and phase.server_cpu:
         print(f"  CPU per request (both kinds together): "

@@ -34,6 +34,9 @@ class Settings(CorpusSettings):
     max_limit: int = 100
     max_body_bytes: int = 1_000_000
     image_cache: int = 512  # resized images kept in memory
+    server_timing: bool = Field(
+        default=True, description="send a Server-Timing header (the app's and the engine's "
+        "milliseconds) with every response")
     flush_seconds: float = Field(
         default=60.0, ge=0,
         description="seconds between store flushes, which truncate the embedded store's "

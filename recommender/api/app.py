@@ -32,6 +32,7 @@ from recommender.api.maintenance import flush_periodically, refresh_regions_peri
 from recommender.api.metrics import Metrics, MetricsMiddleware
 from recommender.api.ratelimit import RateLimiter
 from recommender.api.routes import gaps, health, items, search, users, web
+from recommender.api.server_timing import ServerTimingMiddleware
 from recommender.api.services.images import ImageService
 from recommender.api.services.items import ItemService
 from recommender.api.services.text import TextService
@@ -169,6 +170,8 @@ def create_app(
     errors.install(app)
     openapi.install(app, settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.server_timing:
+        app.add_middleware(ServerTimingMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts 413s too
     for module in (health, users, items, search, gaps, web):
         app.include_router(module.router)

@@ -32,6 +32,7 @@ from recommender.dwell import validate_dwell, validate_ts
 from recommender.engine import Engine, Observation
 from recommender.errors import BadState, InvalidFeedback, UnknownPolicy
 from recommender.state import UserState
+from recommender.timing import span
 from recommender.users import document
 from recommender.users.document import NAMESPACE
 
@@ -191,7 +192,8 @@ class UserRepository:
             return [], policy or self.engine.default_policy
 
         def change(record: UserRecord) -> tuple[tuple[list[Hit], str], bool]:
-            hits = self.engine.recommend(record.state, limit, policy)
+            with span("engine"):
+                hits = self.engine.recommend(record.state, limit, policy)
             return (hits, policy or record.state.policy), True
 
         return self.update(user_id, change, attempts=attempts)
@@ -211,7 +213,8 @@ class UserRepository:
                     record.remember(digest)
                 fresh.append(obs)
             if fresh:
-                self.engine.observe(record.state, fresh)
+                with span("engine"):
+                    self.engine.observe(record.state, fresh)
             outcome = FeedbackOutcome(len(fresh), len(events) - len(fresh), record.state.events)
             return outcome, bool(fresh)
 

@@ -289,6 +289,32 @@ def test_probes_and_metrics(client: TestClient) -> None:
             "/v1/search", "/v1/items/{item_id}/image"} <= set(paths)
 
 
+def server_timing(response: Any) -> dict[str, float]:
+    """``Server-Timing: engine;dur=4.2, app;dur=5.0`` as {name: milliseconds}."""
+    out = {}
+    for part in response.headers["server-timing"].split(","):
+        name, _, dur = part.strip().partition(";dur=")
+        out[name] = float(dur)
+    return out
+
+
+def test_server_timing_says_what_the_engine_took_inside_the_app(
+    client: TestClient, store: Store, tmp_path: Path
+) -> None:
+    uid = user()
+    r = client.get(f"/v1/users/{uid}/recommendations?limit=3")
+    spans = server_timing(r)
+    assert set(spans) == {"engine", "app"} and 0 < spans["engine"] <= spans["app"]
+    fb = client.post(f"/v1/users/{uid}/feedback", json={"events": [
+        {"item_id": r.json()["items"][0]["id"], "dwell_ms": 900}]})
+    assert 0 < server_timing(fb)["engine"] <= server_timing(fb)["app"]
+    # No engine work, no engine span: only the app's own time.
+    assert set(server_timing(client.get("/healthz"))) == {"app"}
+    off = create_app(make_settings(tmp_path, server_timing=False), store=store)
+    with TestClient(off) as quiet:
+        assert "server-timing" not in quiet.get(f"/v1/users/{uid}/recommendations").headers
+
+
 # --- a store that goes down and comes back ----------------------------------------------
 class _Outage:
     """Mixin: every public store call raises ``StoreUnavailable`` while ``down`` is set."""
