@@ -8,6 +8,9 @@ same run (``store.search`` of 1 item excluding as many ids as the users have see
 in-process ``Engine.recommend``, each measured before the server starts and again after it
 stops (the ratios use both, so a drift in the machine's load over the run hits both sides),
 and a paced ``GET /healthz``: the loopback round trip that every paced figure includes.
+Each recommendation's ``Server-Timing`` header gives its own engine time inside the server:
+the like-for-like denominator, since an engine woken from idle between paced requests is
+slower than one run back to back (``benchmarks/bench_engine_idle.py``).
 
 A warm-up first (``--warmup-steps`` per user without think time: start-up costs, reported
 but not judged), then two phases:
