@@ -18,6 +18,10 @@ entering and leaving it (``time.process_time``: every thread, Edge's included).
 
     python -m benchmarks.bench_service_cpu                  # 100k items, 8 users x 60 steps
     python -m benchmarks.bench_service_cpu --items 20000     # quicker
+    python -m benchmarks.bench_service_cpu --server-timing-cost 3
+
+The last prices the ``Server-Timing`` header: two apps over the same store, one sending it
+and one not, run in turn (ABBA order, the policies seeded alike) in this one process.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -154,6 +159,27 @@ def report(samples: Samples, total: float, warmup: int) -> None:
           f"of the run's)")
 
 
+def server_timing_cost(folder: Path, corpus: SyntheticCorpus, args: argparse.Namespace) -> None:
+    """Mean CPU per call with the Server-Timing header on and off, runs in ABBA order."""
+    means: dict[bool, list[list[float]]] = {True: [], False: []}
+    kinds = ("recommendation", "engine recommend", "feedback", "healthz")
+    with EdgeStore(folder) as store:
+        for r in range(args.server_timing_cost):
+            for on in (True, False) if r % 2 == 0 else (False, True):
+                settings = Settings(data=folder, policy=args.policy, seed=SEED,
+                                    rate_limit_user="1000000/second",
+                                    server_timing=on)  # type: ignore[call-arg]
+                samples, _ = asyncio.run(run(create_app(settings, store=store), corpus,
+                                             args.users, args.steps))
+                means[on].append([float(np.mean(samples[k][args.warmup:])) * 1e3
+                                  for k in kinds])
+    print(f"{'CPU per call (ms, mean)':<26}" + "".join(f"{k:>18}" for k in kinds))
+    for on in (True, False):
+        row = np.mean(means[on], axis=0)
+        print(f"{'Server-Timing ' + ('on' if on else 'off'):<26}"
+              + "".join(f"{x:18.3f}" for x in row))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--items", type=int, default=100_000)
@@ -161,8 +187,13 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=60, help="steps per user")
     ap.add_argument("--policy", default="sumo")
     ap.add_argument("--warmup", type=int, default=20, help="first calls of each kind not counted")
+    ap.add_argument("--server-timing-cost", type=int, default=0, metavar="ROUNDS",
+                    help="instead: ROUNDS pairs of runs with the Server-Timing header on and off")
     args = ap.parse_args()
     corpus, folder = corpus_and_data(args.items)
+    if args.server_timing_cost:
+        server_timing_cost(folder, corpus, args)
+        return 0
     with EdgeStore(folder) as store:
         # As `sumo serve` runs it, with limits counted (their cost is measured) but never hit.
         settings = Settings(data=folder, policy=args.policy,
