@@ -53,6 +53,10 @@ Y_RANGE = (-2.5, 3.0)  # beyond: a flick or a walk-away, no more telling than th
 # cut. Tuned on three worlds, held out on six (docs/research.md).
 BELOW_TYPICAL = 1.0
 FLOOR_AFTER = 3.0  # views before the user's mean is trusted for that floor
+# A look this long at one feed image is a phone put down or a tab left open, not attention:
+# it says nothing about the image, so it is left out of the evidence (clipped, it would
+# count as the strongest like there is).
+IDLE_MS = 180_000.0
 PRIOR_A = (0.0, 0.7)  # a user's typical log dwell (relative): mean, sd
 PRIOR_G = (1.5, 0.6)  # extra log dwell on what they want: mean, sd (x4.5, from x1.4 to x15)
 NOISE = 1.0  # prior guess of the log-dwell noise sd (lognormal dwell spreads are ~0.7-1.2)
@@ -184,6 +188,8 @@ class RegionEvidence:
         # One matrix-vector product per view, not one product per batch: OpenBLAS spreads a
         # matrix product over threads, which on a busy 2-core server costs ~1 ms in
         # hand-offs for ~20 µs of arithmetic.
+        if dwell_ms > IDLE_MS:
+            return
         i = interest(self.regions, self.regions.centroids @ vector)
         low = Y_RANGE[0]
         if self.n >= FLOOR_AFTER:
