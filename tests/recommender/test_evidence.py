@@ -248,3 +248,18 @@ def test_the_direction_sums_round_trip_and_older_states_go_without() -> None:
     del state.data["rl"]
     older = RegionEvidence.load(state, m)
     assert not older.linear and older.posterior().linear == 0.0
+
+
+def test_a_phone_put_down_says_nothing_about_the_image() -> None:
+    m, rng = _map(), np.random.default_rng(7)
+    ev = _user(m, liked=2, base_ms=1500.0, rng=rng)
+    before = ev.posterior()
+    # Twenty-minute "looks" at region 0: left out, not the strongest like there is.
+    for _ in range(5):
+        ev.add(_near(0, rng), 20 * 60_000.0)
+    after = ev.posterior()
+    np.testing.assert_array_equal(after.log_odds, before.log_odds)
+    assert int(np.argmax(after.log_odds)) == 2
+    # A long but plausible look (a minute) still counts.
+    ev.add(_near(0, rng), 60_000.0)
+    assert not np.array_equal(ev.posterior().log_odds, before.log_odds)
