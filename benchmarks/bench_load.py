@@ -43,6 +43,7 @@ import numpy as np
 import orjson
 
 from indexer.store.edge import EdgeStore
+from recommender.api import server_timing
 from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
 from recommender.sim.users import SimUser, make_users
 from tests.serve_process import ServeProcess
@@ -146,16 +147,6 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def server_timing(value: str) -> dict[str, float]:
-    """``engine;dur=4.21, app;dur=5.03`` (milliseconds) as seconds by name."""
-    out: dict[str, float] = {}
-    for part in value.split(","):
-        name, _, dur = part.strip().partition(";dur=")
-        if dur:
-            out[name] = float(dur) / 1e3
-    return out
-
-
 class Connection:
     """One keep-alive HTTP/1.1 connection on asyncio streams.
 
@@ -193,7 +184,7 @@ class Connection:
             if name.lower() == "content-length":
                 length = int(value)
             elif name.lower() == "server-timing":
-                self.timing = server_timing(value)
+                self.timing = server_timing.parse(value)
             elif name.lower() == "transfer-encoding":
                 raise RuntimeError("chunked responses are not expected from the API")
         payload = await self.reader.readexactly(length) if length else b""

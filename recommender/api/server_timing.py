@@ -18,8 +18,20 @@ from recommender import timing
 
 
 def header(spans: dict[str, float], app_seconds: float) -> bytes:
+    """The header's value: each span, then ``app``, in milliseconds."""
     parts = [f"{name};dur={seconds * 1e3:.3f}" for name, seconds in spans.items()]
     return ", ".join([*parts, f"app;dur={app_seconds * 1e3:.3f}"]).encode("latin-1")
+
+
+def parse(value: str) -> dict[str, float]:
+    """A ``Server-Timing`` value as seconds by name (what ``header`` wrote; metrics
+    without a duration are left out)."""
+    out: dict[str, float] = {}
+    for part in value.split(","):
+        name, _, dur = part.strip().partition(";dur=")
+        if dur:
+            out[name] = float(dur) / 1e3
+    return out
 
 
 class ServerTimingMiddleware:

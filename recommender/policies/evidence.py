@@ -185,11 +185,11 @@ class RegionEvidence:
         return self.n == 0.0
 
     def add(self, vector: NDArray[np.float32], dwell_ms: float) -> None:
+        if dwell_ms > IDLE_MS:
+            return
         # One matrix-vector product per view, not one product per batch: OpenBLAS spreads a
         # matrix product over threads, which on a busy 2-core server costs ~1 ms in
         # hand-offs for ~20 µs of arithmetic.
-        if dwell_ms > IDLE_MS:
-            return
         i = interest(self.regions, self.regions.centroids @ vector)
         low = Y_RANGE[0]
         if self.n >= FLOOR_AFTER:

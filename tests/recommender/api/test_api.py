@@ -290,12 +290,10 @@ def test_probes_and_metrics(client: TestClient) -> None:
 
 
 def server_timing(response: Any) -> dict[str, float]:
-    """``Server-Timing: engine;dur=4.2, app;dur=5.0`` as {name: milliseconds}."""
-    out = {}
-    for part in response.headers["server-timing"].split(","):
-        name, _, dur = part.strip().partition(";dur=")
-        out[name] = float(dur)
-    return out
+    """The response's ``Server-Timing`` header as seconds by name."""
+    from recommender.api.server_timing import parse
+
+    return parse(response.headers["server-timing"])
 
 
 def test_server_timing_says_what_the_engine_took_inside_the_app(
