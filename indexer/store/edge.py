@@ -72,6 +72,7 @@ HNSW_EF_SEARCH = 256
 _SEARCH_PARAMS = qe.SearchParams(hnsw_ef=HNSW_EF_SEARCH)
 _EXACT_PARAMS = qe.SearchParams(exact=True)
 _DOC_SPARSE = "none"  # the documents shard needs some vector config; it stores none
+KNOWN_VERSIONS = 1 << 16  # document versions remembered (~100 bytes each), then forgotten
 PREWARM_BYTES = 256 << 20  # of user documents read back into the page cache by warm()
 FLUSH_BYTES = 32 << 20  # of document bodies written between flushes of the documents shard
 VACUUM_DELETED = 0.2  # fraction of deleted documents in a segment that makes it compacted
@@ -177,6 +178,9 @@ class EdgeStore(Store):
         self._items: qe.EdgeShard | None = None
         self._docs: qe.EdgeShard | None = None
         self._unflushed = 0  # bytes of document bodies written since the last flush
+        # Versions this process wrote, by point id: as the only writer it knows them, so a
+        # compare-and-set need not read the stored version back (one retrieve per write).
+        self._versions: dict[str, int] = {}
         try:
             self._spec = self._read_spec()
             if self._spec is not None:
@@ -483,7 +487,9 @@ class EdgeStore(Store):
             # before the write below, so the check is an exact compare-and-set. Hence no
             # conditional upsert, no write history (``writes``) and no read-back, which the
             # server backend needs: each would cost more than the write itself.
-            stored = self._doc_version(pid) or 0
+            stored = self._versions.get(pid)
+            if stored is None:
+                stored = self._doc_version(pid) or 0
             if stored != expected_version:
                 raise ConflictError(
                     f"document {namespace}/{key} is at version {stored}, "
@@ -491,7 +497,14 @@ class EdgeStore(Store):
                 )
             version = expected_version + 1
             payload = common.plain_document_payload(namespace, key, body, version)
-            shard.update(qe.UpdateOperation.upsert_points([qe.Point(pid, {}, payload)]))
+            try:
+                shard.update(qe.UpdateOperation.upsert_points([qe.Point(pid, {}, payload)]))
+            except BaseException:
+                self._versions.pop(pid, None)  # whether it landed is unknown: read it next time
+                raise
+            if len(self._versions) >= KNOWN_VERSIONS:
+                self._versions.clear()
+            self._versions[pid] = version
             self._unflushed += size
             if self._unflushed >= FLUSH_BYTES:
                 # Here, not in a background thread: a thread waiting for ``self._write``
@@ -502,6 +515,7 @@ class EdgeStore(Store):
     def delete_document(self, namespace: str, key: str) -> bool:
         pid = common.document_point_id(namespace, key)
         with self._write:
+            self._versions.pop(pid, None)
             if self._doc_version(pid) is None:
                 return False
             self._doc_shard().update(qe.UpdateOperation.delete_points([pid]))

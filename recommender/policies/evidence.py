@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -82,6 +82,12 @@ def products(matrix: NDArray[np.float32], vectors: NDArray[np.float32]) -> NDArr
     if len(vectors) <= ROW_BY_ROW:
         return np.stack([matrix @ v for v in vectors])
     return np.asarray(vectors @ matrix.T)
+
+
+@cache
+def _upper(m: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """``np.triu_indices(m)``, built once per size (it costs more than the sums it indexes)."""
+    return np.triu_indices(m)
 
 
 def interest(regions: RegionMap, sims: NDArray[np.float32]) -> NDArray[np.float64]:
@@ -294,7 +300,7 @@ class RegionEvidence:
                           ryy=round(self.syy, 4), rs=encode_f16(sums))
         if self.linear:
             # float32: the products' sums need more digits than float16 keeps.
-            upper = self.sff[np.triu_indices(len(self.sf))]
+            upper = self.sff[_upper(len(self.sf))]
             state.data["rl"] = encode_f32(
                 np.concatenate([self.sf, upper, self.syf]).astype(np.float32))
         else:
@@ -317,7 +323,7 @@ class RegionEvidence:
             if lin is None or len(lin) != m + m * (m + 1) // 2 + m:
                 ev.linear = ev.n == 0.0
             else:
-                iu = np.triu_indices(m)
+                iu = _upper(m)
                 ev.sf, ev.syf = lin[:m], lin[-m:]
                 ev.sff[iu] = lin[m:-m]
                 ev.sff = ev.sff + np.triu(ev.sff, 1).T

@@ -54,3 +54,33 @@ def test_deleted_documents_are_vacuumed(tmp_path: Path) -> None:
         left = sorted(d.key for d in store.scroll_documents("users"))
         assert left == sorted(f"u{k}" for k in range(80, 100))
     assert disk(folder) < full / 2
+
+
+class _LandsThenFails:
+    """The documents shard, except that a write lands and then reports an error (a crash
+    between the engine's write and its answer)."""
+
+    def __init__(self, shard: object) -> None:
+        self._shard = shard
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._shard, name)
+
+    def update(self, operation: object) -> None:
+        self._shard.update(operation)  # type: ignore[attr-defined]
+        raise RuntimeError("the write landed, its answer did not")
+
+
+def test_compare_and_set_stays_exact_after_a_write_of_unknown_outcome(tmp_path: Path) -> None:
+    # The store remembers the versions it wrote instead of reading them back; after a write
+    # whose outcome it cannot know, it must read the stored version again.
+    with EdgeStore(tmp_path) as store:
+        store.put_document("users", "u", {"n": 1}, expected_version=0)
+        docs = store._docs
+        store._docs = _LandsThenFails(docs)  # type: ignore[assignment]
+        with pytest.raises(RuntimeError):
+            store.put_document("users", "u", {"n": 2}, expected_version=1)
+        store._docs = docs
+        stored = store.get_document("users", "u")
+        assert stored is not None and (stored.version, stored.body) == (2, {"n": 2})
+        assert store.put_document("users", "u", {"n": 3}, expected_version=2).version == 3
