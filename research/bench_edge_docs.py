@@ -6,9 +6,11 @@ Through ``EdgeStore.put_document`` with ~15 KB bodies (one user state) over 32 u
    plus ``warm()``, each in the same process;
 2. how the write-ahead log and the document segments grow with writes, with and without a
    flush between rounds;
-3. how long a flush takes and how long a writer in another thread stalls meanwhile.
+3. how long a flush takes and how long a writer in another thread stalls meanwhile;
+4. write and read p50 by document size (what a smaller document per request would save).
 
     python research/bench_edge_docs.py            # ~20 s, writes ~400 MB under /tmp
+    python research/bench_edge_docs.py --sizes-only
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ BODY = {"state": base64.b64encode(os.urandom(11_250)).decode("ascii")}
 class Writer:
     """Rewrites 32 users' documents round-robin, keeping each one's version."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, body: dict[str, str] = BODY) -> None:
         self.store = store
+        self.body = body
         self.versions = [0] * USERS
         self.k = 0
 
@@ -50,7 +53,7 @@ class Writer:
         for _ in range(n):
             u = self.k % USERS
             t = time.perf_counter()
-            doc = self.store.put_document("users", f"u{u}", BODY,
+            doc = self.store.put_document("users", f"u{u}", self.body,
                                           expected_version=self.versions[u])
             times.append(time.perf_counter() - t)
             self.versions[u] = doc.version
@@ -129,12 +132,49 @@ def flush_stall(root: Path) -> None:
               f"stalled up to {stall * 1e3:.0f} ms ({len(stamps) - 1} writes meanwhile)")
 
 
+def by_size(root: Path, n: int) -> None:
+    """Write and read p50 per document size, sizes interleaved in rounds (the machine's
+    drift hits every size alike), each size its own 32 users in one warm store."""
+    sizes = (2, 4, 8, 15, 30)
+    with EdgeStore(root / "sizes") as store:
+        writers = {kb: Writer(store, {"state": base64.b64encode(os.urandom(kb * 750)).decode()})
+                   for kb in sizes}
+        for kb, w in writers.items():  # each size's users created and warmed
+            for u in range(USERS):
+                w.versions[u] = store.put_document("users", f"{kb}-{u}", w.body,
+                                                   expected_version=0).version
+        writes: dict[int, list[float]] = {kb: [] for kb in sizes}
+        reads: dict[int, list[float]] = {kb: [] for kb in sizes}
+        for _ in range(4):
+            for kb, w in writers.items():
+                for _ in range(n // 4):
+                    u = w.k % USERS
+                    t = time.perf_counter()
+                    doc = store.put_document("users", f"{kb}-{u}", w.body,
+                                             expected_version=w.versions[u])
+                    writes[kb].append(time.perf_counter() - t)
+                    w.versions[u] = doc.version
+                    w.k += 1
+                    t = time.perf_counter()
+                    store.get_document("users", f"{kb}-{u}")
+                    reads[kb].append(time.perf_counter() - t)
+    print("document size:  " + "".join(f"{kb:>8} KB" for kb in sizes))
+    print("write p50 (ms):  " + "".join(f"{statistics.median(writes[kb]) * 1e3:>11.3f}"
+                                        for kb in sizes))
+    print("read p50 (ms):   " + "".join(f"{statistics.median(reads[kb]) * 1e3:>11.3f}"
+                                        for kb in sizes))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--writes", type=int, default=2000, help="writes per timed batch")
+    ap.add_argument("--sizes-only", action="store_true", help="only the sizes table (4.)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="sumo-edge-docs-"))
     try:
+        by_size(root, args.writes)
+        if args.sizes_only:
+            return 0
         reopen_costs(root, args.writes)
         growth(root, rounds=4, per_round=2500)
         flush_stall(root)
