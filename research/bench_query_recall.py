@@ -10,13 +10,15 @@ of query, recall@10 against exact search and the p50 time per query, for each se
 
     PYTHONPATH=. python research/bench_query_recall.py --world default --items 100000
     PYTHONPATH=. python research/bench_query_recall.py --world manifold:lognormal --ef 256,512,1024
+    PYTHONPATH=. python research/bench_query_recall.py --ef-construct 256   # a denser graph
 
 Kinds: ``items`` (random items), ``centres`` (the region map's centres, as the probe and
 likeliest-centre queries), ``blends sparse`` / ``blends dense`` (unit mean of the centres
 under Dirichlet weights of concentration 0.05 / 0.3: a posterior on a few regions, or
 spread over many), ``directions`` (random directions in the span of the map's main axes,
 as the direction hypothesis' query). The ``ef`` is set on the open store's private search
-parameters: a research poke, not a product setting.
+parameters, and ``--ef-construct`` replaces the product's graph settings for this build:
+research pokes, not product settings.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import numpy as np
 import qdrant_edge as qe
 from numpy.typing import NDArray
 
+from indexer.store import edge
+from indexer.store.base import CollectionSpec
 from indexer.store.edge import EdgeStore
 from recommender.policies.evidence import linear_basis
 from recommender.regions import refresh, regions_for
@@ -70,11 +74,25 @@ def main() -> int:
     ap.add_argument("--queries", type=int, default=100, help="per kind")
     ap.add_argument("--ef", default="256,1024", help="comma-separated search ef values")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ef-construct", type=int, default=edge.HNSW_EF_CONSTRUCT,
+                    help="the graph's build beam (the product's by default)")
     args = ap.parse_args()
     efs = [int(x) for x in args.ef.split(",")]
+    if args.ef_construct != edge.HNSW_EF_CONSTRUCT:
+        def items_config(spec: CollectionSpec) -> qe.EdgeConfig:
+            # The product's items config (``EdgeStore._items_config``) but the build beam.
+            return qe.EdgeConfig(
+                vectors=qe.EdgeVectorParams(size=spec.dim, distance=qe.Distance.Cosine),
+                hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=args.ef_construct,
+                                               full_scan_threshold=10_000),
+            )
+
+        EdgeStore._items_config = staticmethod(items_config)  # type: ignore[method-assign]
     t0 = time.perf_counter()
     corpus = world(args.world).make_corpus(args.items, args.seed)
+    built = time.perf_counter()
     with store_of(corpus) as store:
+        built = time.perf_counter() - built
         assert isinstance(store, EdgeStore)
         kinds = queries(store, corpus.vectors, args.queries, args.seed)
         exact_params = qe.SearchParams(exact=True)
@@ -93,7 +111,8 @@ def main() -> int:
                     hits = store.search(q, K)
                     took[kind, ef].append(time.perf_counter() - t)
                     found[kind, ef].append([h.id for h in hits])
-    print(f"{args.world}, {args.items} items, {args.queries} queries per kind, "
+    print(f"{args.world}, {args.items} items (loaded and indexed in {built:.0f} s, "
+          f"ef_construct {args.ef_construct}), {args.queries} queries per kind, "
           f"recall@{K} against exact search, p50 ms per query")
     print(f"{'kind':<15}" + "".join(f"{'ef ' + str(ef):>22}" for ef in efs))
     for kind in kinds:
