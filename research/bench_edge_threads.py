@@ -66,7 +66,7 @@ def main() -> int:
                 th.join()
             parallel = time.perf_counter() - t
 
-            stop, beside = threading.Event(), []
+            stop, beside = threading.Event(), list[int]()
             counter = threading.Thread(target=count_until, args=(stop, beside))
             counter.start()
             t = time.perf_counter()
@@ -74,7 +74,7 @@ def main() -> int:
             with_counter = time.perf_counter() - t
             stop.set()
             counter.join()
-            stop, alone = threading.Event(), []
+            stop, alone = threading.Event(), list[int]()
             counter = threading.Thread(target=count_until, args=(stop, alone))
             counter.start()
             time.sleep(with_counter)
