@@ -17,7 +17,7 @@ likeliest-centre queries), ``blends sparse`` / ``blends dense`` (unit mean of th
 under Dirichlet weights of concentration 0.05 / 0.3: a posterior on a few regions, or
 spread over many), ``directions`` (random directions in the span of the map's main axes,
 as the direction hypothesis' query). The ``ef`` is set on the open store's private search
-parameters, and ``--ef-construct`` replaces the product's graph settings for this build:
+parameters, and ``--ef-construct`` sets the store module's build beam for this process:
 research pokes, not product settings.
 """
 
@@ -31,7 +31,6 @@ import qdrant_edge as qe
 from numpy.typing import NDArray
 
 from indexer.store import edge
-from indexer.store.base import CollectionSpec
 from indexer.store.edge import EdgeStore
 from recommender.policies.evidence import linear_basis
 from recommender.regions import refresh, regions_for
@@ -78,16 +77,8 @@ def main() -> int:
                     help="the graph's build beam (the product's by default)")
     args = ap.parse_args()
     efs = [int(x) for x in args.ef.split(",")]
-    if args.ef_construct != edge.HNSW_EF_CONSTRUCT:
-        def items_config(spec: CollectionSpec) -> qe.EdgeConfig:
-            # The product's items config (``EdgeStore._items_config``) but the build beam.
-            return qe.EdgeConfig(
-                vectors=qe.EdgeVectorParams(size=spec.dim, distance=qe.Distance.Cosine),
-                hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=args.ef_construct,
-                                               full_scan_threshold=10_000),
-            )
-
-        EdgeStore._items_config = staticmethod(items_config)  # type: ignore[method-assign]
+    # ``EdgeStore._items_config`` reads the build beam when a store is built.
+    edge.HNSW_EF_CONSTRUCT = args.ef_construct
     t0 = time.perf_counter()
     corpus = world(args.world).make_corpus(args.items, args.seed)
     built = time.perf_counter()
@@ -95,12 +86,11 @@ def main() -> int:
         built = time.perf_counter() - built
         assert isinstance(store, EdgeStore)
         kinds = queries(store, corpus.vectors, args.queries, args.seed)
-        exact_params = qe.SearchParams(exact=True)
         found: dict[tuple[str, int], list[list[str]]] = {}
         took: dict[tuple[str, int], list[float]] = {}
         truth: dict[str, list[list[str]]] = {}
         for kind, qs in kinds.items():
-            store._params = exact_params
+            store._params = edge._EXACT_PARAMS
             truth[kind] = [[h.id for h in store.search(q, K)] for q in qs]
             for ef in efs:
                 found[kind, ef], took[kind, ef] = [], []

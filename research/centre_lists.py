@@ -34,6 +34,7 @@ import numpy as np
 import qdrant_edge as qe
 from numpy.typing import NDArray
 
+from indexer.store import edge as edge_module
 from indexer.store.base import Hit, Store, Vector
 from indexer.store.edge import EdgeStore
 from recommender.policies import REGISTRY
@@ -42,7 +43,6 @@ from recommender.regions import regions_for
 
 NEAR = 48  # items kept per region centre
 WIDE_EF = 1024  # --wide-ef
-_EXACT = qe.SearchParams(exact=True)
 
 
 def edge_of(store: Store) -> EdgeStore:
@@ -69,7 +69,7 @@ class CentreListsStore:
         if regions is None or regions.version == self.version:
             return
         edge = edge_of(self.inner)
-        params, edge._params = edge._params, _EXACT
+        params, edge._params = edge._params, edge_module._EXACT_PARAMS
         try:
             self.near = edge.search_many(list(regions.centroids), NEAR, with_vectors=True)
         finally:
