@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from indexer.store.edge import EdgeStore
-from recommender.dwell import MAX_DWELL_MS, DwellStats, validate_dwell
+from recommender.dwell import MAX_DWELL_MS, MIN_SCALE, DwellStats, validate_dwell
 from recommender.engine import Engine, Observation
 from recommender.errors import BadState, InvalidFeedback
 from recommender.policies import Scored
@@ -160,6 +160,21 @@ def _used_state(store, corpus, policy: str, n: int = 300) -> UserState:  # type:
                         float(np.exp(rng.normal(7.5, 1.0))), ts=1.7e9 + state.events)
             for h in hits])
     return state
+
+
+def test_dwell_score_location_and_scale_are_the_median_and_mad() -> None:
+    # Pure-Python medians (numpy's cost more than the work on 32 values): they must agree
+    # with np.median on odd and even lengths alike.
+    rng = np.random.default_rng(3)
+    for n in range(1, 40):
+        history = [round(float(x), 3) for x in rng.normal(7.5, 0.8, n)]
+        stats = DwellStats(history=history, count=1000)  # the prior has faded
+        h = np.asarray(history)
+        med = float(np.median(h))
+        loc, scale = stats.location_scale()
+        assert loc == pytest.approx(med, abs=1e-12)
+        assert scale == pytest.approx(max(float(np.median(np.abs(h - med))) * 1.4826, MIN_SCALE),
+                                      abs=1e-12)
 
 
 @pytest.mark.parametrize("policy", ["sumo", "sumo-seed", "rocchio", "lints", "qdrant-feedback"])
