@@ -40,6 +40,7 @@ def main() -> int:
     results: list[tuple[float, list[float]]] = []
     with EdgeStore(folder) as store:
         engine = Engine(store, default_policy=args.policy, seed=SEED)
+        engine.warm()
         for run, gap in enumerate(gaps):
             states = [engine.new_state(f"idle-{run}-{k}") for k in range(args.users)]
             rngs = [np.random.default_rng(k) for k in range(args.users)]

@@ -106,6 +106,7 @@ def engine_latency(
     out: list[float] = []
     with EdgeStore(folder) as store:
         engine = Engine(store, default_policy=policy, seed=SEED)
+        engine.warm()
         for k, sim in enumerate(users[:8]):
             state = engine.new_state(f"engine-{k}")
             rng = np.random.default_rng(k)

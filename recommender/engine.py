@@ -55,6 +55,12 @@ class Engine:
             raise UnknownPolicy(default_policy, self.policy_names)
         self.default_policy = default_policy
 
+    def warm(self) -> None:
+        """Prepare what the policies keep per process (the ``sumo`` centre lists: seconds
+        on a large collection), so that no request waits for it."""
+        for policy in self._policies.values():
+            policy.warm()
+
     @property
     def policy_names(self) -> list[str]:
         return list(self._policies)

@@ -18,6 +18,7 @@ from typing import Any
 
 from indexer.store.base import (
     DEFAULT_FEEDBACK_PARAMS,
+    Beams,
     CollectionSpec,
     Document,
     FeedbackPair,
@@ -27,6 +28,7 @@ from indexer.store.base import (
     RecommendStrategy,
     Store,
     Vector,
+    beams,
 )
 from recommender.seen import SeenSet
 
@@ -111,38 +113,45 @@ class SeenFilteringStore(Store):
         self.inner = store
 
     # --- queries -------------------------------------------------------------------------
+    @property
+    def revision(self) -> int | None:
+        return self.inner.revision
+
     def search(
         self, vector: Vector, limit: int, *, exclude: Collection[str] = (),
-        with_payload: bool = False, with_vectors: bool = False,
+        with_payload: bool = False, with_vectors: bool = False, ef: int | None = None,
+        exact: bool = False,
     ) -> list[Hit]:
-        exact, check = _split(exclude)
+        ids, check = _split(exclude)
         if check is None:
-            return self.inner.search(vector, limit, exclude=exact, with_payload=with_payload,
-                                     with_vectors=with_vectors)
+            return self.inner.search(vector, limit, exclude=ids, with_payload=with_payload,
+                                     with_vectors=with_vectors, ef=ef, exact=exact)
         hits = _post_filtered(
-            lambda n: self.inner.search(vector, n, exclude=exact, with_payload=with_payload),
+            lambda n: self.inner.search(vector, n, exclude=ids, with_payload=with_payload,
+                                        ef=ef, exact=exact),
             limit, check)
         return _with_vectors(self.inner, hits) if with_vectors else hits
 
     def search_many(
         self, vectors: Sequence[Vector], limit: int, *, exclude: Collection[str] = (),
-        with_vectors: bool = False,
+        with_vectors: bool = False, ef: Beams = None, exact: bool = False,
     ) -> list[list[Hit]]:
-        exact, check = _split(exclude)
+        ids, check = _split(exclude)
         if check is None:
-            return self.inner.search_many(vectors, limit, exclude=exact,
-                                          with_vectors=with_vectors)
+            return self.inner.search_many(vectors, limit, exclude=ids,
+                                          with_vectors=with_vectors, ef=ef, exact=exact)
         # One batched round with some extra; the few queries left short go one by one.
         fetch = limit + OVERFETCH
+        efs = beams(ef, len(vectors))
         out = []
-        for v, hits in zip(vectors, self.inner.search_many(vectors, fetch, exclude=exact),
-                           strict=True):
+        first = self.inner.search_many(vectors, fetch, exclude=ids, ef=efs, exact=exact)
+        for v, e, hits in zip(vectors, efs, first, strict=True):
             kept = [h for h in hits if h.id not in check]
             if len(kept) < limit and len(hits) >= fetch:
                 # Its own rounds, starting past the one just made.
                 kept = _post_filtered(
-                    partial(self.inner.search, v, exclude=exact), limit, check,
-                    fetch=_next_fetch(fetch, len(kept), limit))
+                    partial(self.inner.search, v, exclude=ids, ef=e, exact=exact), limit,
+                    check, fetch=_next_fetch(fetch, len(kept), limit))
             out.append(kept[:limit])
         if with_vectors:
             found = {h.id: h for h in _with_vectors(self.inner, [h for r in out for h in r])}

@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from indexer.errors import ConflictError
 
 Vector = NDArray[np.float32]
+Beams = int | Sequence[int | None] | None  # search beams: one for a batch, or one per query
 T = TypeVar("T")
 # Compare-and-set attempts before ``update_document`` gives up with ``ConflictError``.
 CAS_ATTEMPTS = 64
@@ -44,6 +45,15 @@ ITEM_ID_KEY = "item_id"
 
 
 _NAMESPACE_BYTES = _POINT_NAMESPACE.bytes
+
+
+def beams(ef: Beams, n: int) -> list[int | None]:
+    """``search_many``'s ``ef`` as one beam per query."""
+    if ef is None or isinstance(ef, int):
+        return [ef] * n
+    if len(ef) != n:
+        raise ValueError(f"{len(ef)} search beams for {n} queries")
+    return list(ef)
 
 
 @functools.lru_cache(maxsize=1 << 18)
@@ -187,21 +197,34 @@ class Store(ABC):
     ) -> Iterator[Item]:
         """Every item, in batches under the hood."""
 
+    @property
+    def revision(self) -> int | None:
+        """A number that changes with every item written or deleted, for callers that keep
+        answers derived from the items: only a store that sees every write can give one
+        (a folder this process alone opens). ``None``: others may write (a server)."""
+        return None
+
     # --- queries (all exclude ``exclude`` ids and return at most ``limit`` hits) ---------
+    # ``ef``: the HNSW search beam (``None``: the store's own); a wider one finds more of
+    # the true neighbours of a query far from any item, for more time. ``exact``: compare
+    # every vector. A store built for exact search is exact whatever is asked.
     @abstractmethod
     def search(
         self, vector: Vector, limit: int, *, exclude: Collection[str] = (),
-        with_payload: bool = False, with_vectors: bool = False,
+        with_payload: bool = False, with_vectors: bool = False, ef: int | None = None,
+        exact: bool = False,
     ) -> list[Hit]:
         """Nearest neighbours by cosine similarity, best first."""
 
     def search_many(
         self, vectors: Sequence[Vector], limit: int, *, exclude: Collection[str] = (),
-        with_vectors: bool = False,
+        with_vectors: bool = False, ef: Beams = None, exact: bool = False,
     ) -> list[list[Hit]]:
-        """Several nearest-neighbour queries; backends may batch them (one round trip)."""
-        return [self.search(v, limit, exclude=exclude, with_vectors=with_vectors)
-                for v in vectors]
+        """Several nearest-neighbour queries; backends may batch them (one round trip).
+        ``ef`` is one beam for all or one per query."""
+        return [self.search(v, limit, exclude=exclude, with_vectors=with_vectors, ef=e,
+                            exact=exact)
+                for v, e in zip(vectors, beams(ef, len(vectors)), strict=True)]
 
     @abstractmethod
     def search_mmr(

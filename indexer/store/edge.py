@@ -49,6 +49,7 @@ from indexer.store import common
 from indexer.store.base import (
     DEFAULT_FEEDBACK_PARAMS,
     ITEM_ID_KEY,
+    Beams,
     CollectionSpec,
     Document,
     FeedbackPair,
@@ -58,6 +59,7 @@ from indexer.store.base import (
     RecommendStrategy,
     Store,
     Vector,
+    beams,
     point_id,
 )
 
@@ -71,6 +73,12 @@ HNSW_EF_CONSTRUCT = 64
 HNSW_EF_SEARCH = 256
 _SEARCH_PARAMS = qe.SearchParams(hnsw_ef=HNSW_EF_SEARCH)
 _EXACT_PARAMS = qe.SearchParams(exact=True)
+
+
+@functools.lru_cache(maxsize=16)
+def _beam(ef: int) -> qe.SearchParams:
+    return qe.SearchParams(hnsw_ef=ef)
+
 _DOC_SPARSE = "none"  # the documents shard needs some vector config; it stores none
 KNOWN_VERSIONS = 1 << 16  # document versions remembered (~100 bytes each), then forgotten
 PREWARM_BYTES = 256 << 20  # of user documents read back into the page cache by warm()
@@ -178,6 +186,7 @@ class EdgeStore(Store):
         self._items: qe.EdgeShard | None = None
         self._docs: qe.EdgeShard | None = None
         self._unflushed = 0  # bytes of document bodies written since the last flush
+        self._revision = 0  # items written or deleted through this object (the only writer)
         # Versions this process wrote, by point id: as the only writer it knows them, so a
         # compare-and-set need not read the stored version back (one retrieve per write).
         self._versions: dict[str, int] = {}
@@ -306,7 +315,10 @@ class EdgeStore(Store):
             points.append(qe.Point(point_id(it.id), _ev(common.as_vector(it.vector, dim)), payload))
         if points:
             with self._write:
-                shard.update(qe.UpdateOperation.upsert_points(points))
+                try:
+                    shard.update(qe.UpdateOperation.upsert_points(points))
+                finally:  # changed, or perhaps changed: either way, not what it was
+                    self._revision += 1
 
     def set_payload(self, item_id: str, payload: Mapping[str, Any]) -> None:
         shard = self._shard()
@@ -322,7 +334,11 @@ class EdgeStore(Store):
         if not item_ids or self._items is None:
             return
         with self._write:
-            self._items.update(qe.UpdateOperation.delete_points([point_id(i) for i in item_ids]))
+            try:
+                self._items.update(
+                    qe.UpdateOperation.delete_points([point_id(i) for i in item_ids]))
+            finally:
+                self._revision += 1
 
     def retrieve(self, item_ids: Sequence[str], *, with_vectors: bool = False) -> list[Item]:
         if not item_ids or self._items is None:
@@ -349,36 +365,47 @@ class EdgeStore(Store):
             return None
         return qe.Filter(must_not=[qe.HasIdCondition({_point_uuid(x) for x in exclude})])
 
+    def _search_params(self, ef: int | None, exact: bool) -> qe.SearchParams:
+        if exact or ef is None or self._params is _EXACT_PARAMS:
+            return _EXACT_PARAMS if exact else self._params
+        return _beam(ef)
+
     def _request(
         self, query: Any, limit: int, flt: qe.Filter | None, with_payload: bool,
-        with_vectors: bool,
+        with_vectors: bool, params: qe.SearchParams | None = None,
     ) -> qe.QueryRequest:
         selector: Any = True if with_payload else qe.PayloadSelector.Include([ITEM_ID_KEY])
         return qe.QueryRequest(
             limit=limit, query=query, filter=flt, with_payload=selector,
-            with_vector=with_vectors, params=self._params,
+            with_vector=with_vectors, params=params or self._params,
         )
 
     def _query(
         self, query: Any, limit: int, exclude: Collection[str], with_payload: bool = False,
-        with_vectors: bool = False,
+        with_vectors: bool = False, params: qe.SearchParams | None = None,
     ) -> list[Hit]:
         if self._items is None or limit <= 0:
             return []
-        points = self._items.query(
-            self._request(query, limit, self._filter(exclude), with_payload, with_vectors))
+        points = self._items.query(self._request(
+            query, limit, self._filter(exclude), with_payload, with_vectors, params))
         return common.hits_of(points, with_payload, with_vectors)
+
+    @property
+    def revision(self) -> int:
+        return self._revision
 
     def search(
         self, vector: Vector, limit: int, *, exclude: Collection[str] = (),
-        with_payload: bool = False, with_vectors: bool = False,
+        with_payload: bool = False, with_vectors: bool = False, ef: int | None = None,
+        exact: bool = False,
     ) -> list[Hit]:
         q = qe.Query.Nearest(_ev(common.as_vector(vector, self._spec.dim if self._spec else None)))
-        return self._query(q, limit, exclude, with_payload, with_vectors)
+        return self._query(q, limit, exclude, with_payload, with_vectors,
+                           self._search_params(ef, exact))
 
     def search_many(
         self, vectors: Sequence[Vector], limit: int, *, exclude: Collection[str] = (),
-        with_vectors: bool = False,
+        with_vectors: bool = False, ef: Beams = None, exact: bool = False,
     ) -> list[list[Hit]]:
         if self._items is None or limit <= 0:
             return [[] for _ in vectors]
@@ -386,8 +413,8 @@ class EdgeStore(Store):
         flt = self._filter(exclude)  # once: converting many ids to point ids is not free
         requests = [
             self._request(qe.Query.Nearest(_ev(common.as_vector(v, dim))), limit, flt, False,
-                          with_vectors)
-            for v in vectors
+                          with_vectors, self._search_params(e, exact))
+            for v, e in zip(vectors, beams(ef, len(vectors)), strict=True)
         ]
         results = self._items.query_batch(qe.QueryBatchRequest(requests))
         return [common.hits_of(r, False, with_vectors) for r in results]

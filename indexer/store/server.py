@@ -33,6 +33,7 @@ from indexer.store import common
 from indexer.store.base import (
     DEFAULT_FEEDBACK_PARAMS,
     ITEM_ID_KEY,
+    Beams,
     CollectionSpec,
     Document,
     FeedbackPair,
@@ -42,6 +43,7 @@ from indexer.store.base import (
     RecommendStrategy,
     Store,
     Vector,
+    beams,
     point_id,
 )
 
@@ -261,7 +263,7 @@ class ServerStore(Store):
 
     def _query(
         self, query: Any, limit: int, exclude: Collection[str], with_payload: bool = False,
-        with_vectors: bool = False,
+        with_vectors: bool = False, params: qm.SearchParams | None = None,
     ) -> list[Hit]:
         if limit <= 0 or not self._ready():
             return []
@@ -269,6 +271,7 @@ class ServerStore(Store):
             res = self.client.query_points(
                 self.collection, query=query, limit=limit, query_filter=self._filter(exclude),
                 with_payload=True if with_payload else [ITEM_ID_KEY], with_vectors=with_vectors,
+                search_params=params,
             )
         return common.hits_of(res.points, with_payload, with_vectors)
 
@@ -279,24 +282,26 @@ class ServerStore(Store):
 
     def search(
         self, vector: Vector, limit: int, *, exclude: Collection[str] = (),
-        with_payload: bool = False, with_vectors: bool = False,
+        with_payload: bool = False, with_vectors: bool = False, ef: int | None = None,
+        exact: bool = False,
     ) -> list[Hit]:
         return self._query(
             qm.NearestQuery(nearest=self._vector(vector)), limit, exclude, with_payload,
-            with_vectors,
+            with_vectors, _search_params(ef, exact),
         )
 
     def search_many(
         self, vectors: Sequence[Vector], limit: int, *, exclude: Collection[str] = (),
-        with_vectors: bool = False,
+        with_vectors: bool = False, ef: Beams = None, exact: bool = False,
     ) -> list[list[Hit]]:
         if limit <= 0 or not vectors or not self._ready():
             return [[] for _ in vectors]
         flt = self._filter(exclude)
         requests = [
             qm.QueryRequest(query=qm.NearestQuery(nearest=self._vector(v)), filter=flt,
-                            limit=limit, with_payload=[ITEM_ID_KEY], with_vector=with_vectors)
-            for v in vectors
+                            limit=limit, with_payload=[ITEM_ID_KEY], with_vector=with_vectors,
+                            params=_search_params(e, exact))
+            for v, e in zip(vectors, beams(ef, len(vectors)), strict=True)
         ]
         with self._guard():
             responses = self.client.query_batch_points(self.collection, requests)
@@ -463,3 +468,10 @@ class ServerStore(Store):
 
         for r in common.paged(page):
             yield common.document_from_payload(r.payload or {})
+
+
+def _search_params(ef: int | None, exact: bool) -> qm.SearchParams | None:
+    """Qdrant's search parameters for a beam (``None``: the server's default)."""
+    if exact:
+        return qm.SearchParams(exact=True)
+    return None if ef is None else qm.SearchParams(hnsw_ef=ef)

@@ -71,6 +71,7 @@ def build_context(
                     "PATH` (or `sumo import`) on this store first", store)
     regions.refresh(store)
     engine = Engine(store, default_policy=settings.policy, seed=settings.seed)
+    engine.warm()
     text = TextService(settings, store, embedder)
     repo = UserRepository(store, engine)
     return AppContext(

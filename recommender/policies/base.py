@@ -46,6 +46,9 @@ class Policy(ABC):
     def update(self, state: UserState, batch: Sequence[Scored]) -> None:
         """Learn from scored views (mutates ``state``)."""
 
+    def warm(self) -> None:  # noqa: B027 - optional hook, deliberately not abstract
+        """Prepare what this process keeps for the policy, before the first request."""
+
     def seed(self, state: UserState, vectors: Sequence[Vector]) -> None:
         """Warm start from text embeddings or liked items: the default aims at their mean."""
         if vectors:

@@ -44,10 +44,11 @@ from typing import Any
 import numpy as np
 
 from indexer.store.base import Hit, Vector
+from recommender.centres import lists_for as centre_lists
 from recommender.exclusion import excluding
 from recommender.policies.base import Policy, Scored, slerp
 from recommender.policies.evidence import LOG_REF, RegionEvidence
-from recommender.regions import regions_for
+from recommender.regions import RegionMap, regions_for
 from recommender.state import (
     UserState,
     decode_f16,
@@ -256,6 +257,11 @@ PROBE_SD = 2.0  # 3 traded narrow tastes for noisy ones on the flat world (resea
 COVER = 1  # 2 won on the tuning worlds and lost on the held-out ones (docs/research.md)
 SEED_LIFT = 1.5  # a warm-start vector counts as a view this much (log dwell) above typical
 LINEAR_QUERY = 0.05  # the direction hypothesis gets a query of its own above this posterior
+# Search beam (HNSW ef) of the queries composed per request, the posterior's blend of
+# centres and a broad taste's direction: far from any item, the graph finds 0.4-0.8 of
+# their true neighbours at the store's 256 (research/bench_query_recall.py); 1024 found
+# no more capture than 512 and cost more (docs/research.md).
+WIDE_EF = 512
 
 
 class SumoPolicy(SumoTargetPolicy):
@@ -326,12 +332,12 @@ class SumoPolicy(SumoTargetPolicy):
         cover = ([int(r) for r in np.argsort(ev.si + 1e-3 * self.rng.random(regions.size),
                                              kind="stable")[:COVER]]
                  if searching and limit >= 3 else [])
-        points = [unit(p @ regions.centroids), *regions.centroids[likeliest],
-                  *regions.centroids[cover], *([] if direction is None else [direction])]
-        # All queries in one call: one round trip to a Qdrant server, one exclusion filter.
+        centres = [int(r) for r in likeliest] + cover
+        results = self._neighbours(
+            regions, [unit(p @ regions.centroids), *centres,
+                      *([] if direction is None else [direction])],
+            max(CANDIDATES, 2 * limit), exclude)
         found: dict[str, Hit] = {}
-        results = self.store.search_many(points, max(CANDIDATES, 2 * limit),
-                                         exclude=exclude, with_vectors=True)
         for hits in results:
             for h in hits:
                 found.setdefault(h.id, h)
@@ -349,6 +355,27 @@ class SumoPolicy(SumoTargetPolicy):
                 rank[[i for i, h in enumerate(cands) if h.id == item]] = 1e300 / (k + 1)
         return [Hit(id=cands[i].id, score=float(value[i]))
                 for i in _distinct(rank, vectors, limit)]
+
+    def _neighbours(self, regions: RegionMap, points: list[Vector | int], limit: int,
+                    exclude: Collection[str]) -> list[list[Hit]]:
+        """The unseen items nearest each point (a region's index for its centre), with
+        vectors. Centres come from this process's lists where it keeps them
+        (``recommender.centres``); the rest go to the store in one call (one round trip to
+        a Qdrant server, one exclusion filter), composed points with the wide beam."""
+        lists = centre_lists(self.store, regions)
+        known = [lists.answer(q, limit, exclude) if isinstance(q, int) and lists else None
+                 for q in points]
+        ask = [q for q, got in zip(points, known, strict=True) if got is None]
+        searched = iter(self.store.search_many(
+            [regions.centroids[q] if isinstance(q, int) else q for q in ask], limit,
+            exclude=exclude, with_vectors=True,
+            ef=[None if isinstance(q, int) else WIDE_EF for q in ask]))
+        return [got if got is not None else next(searched) for got in known]
+
+    def warm(self) -> None:
+        regions = regions_for(self.store)
+        if regions is not None:
+            centre_lists(self.store, regions)
 
 
 def _distinct(value: np.ndarray, vectors: np.ndarray, limit: int) -> list[int]:

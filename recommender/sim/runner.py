@@ -92,6 +92,7 @@ def run_user(
     user.reset()
     oracle = OraclePolicy(store, np.random.default_rng(seed), truth=truth, ids=corpus.ids)
     engine = Engine(store, default_policy=policy, seed=seed, extra_policies={"oracle": oracle})
+    engine.warm()  # once per store: not in the first recommendation's time
     state = engine.new_state(f"{user.model}-{user_index}")
     rng = np.random.default_rng([seed, user_index, 7])
     expected = np.zeros(horizon)

@@ -518,15 +518,61 @@ def test_real_server_roundtrip(corpus) -> None:
 
 def test_exact_edge_search_is_the_true_nearest_at_a_size_the_graph_serves(tmp_path: Path) -> None:
     # 6,000 random 512-d vectors: over the shard's full-scan threshold, so a plain store
-    # walks the HNSW graph (approximate, and built at random); ``exact`` compares them all.
+    # walks the HNSW graph (approximate, and built at random); ``exact`` compares them all,
+    # whether the store is built for it or one call asks.
     rng = np.random.default_rng(3)
     x = _unit(rng.standard_normal((6000, 512)))
     ids = [f"v{i}" for i in range(len(x))]
-    queries = _unit(rng.standard_normal((20, 512)))
-    with EdgeStore(tmp_path / "exact", exact=True) as store:
-        store.ensure_collection(CollectionSpec(dim=512, model="test/none"))
-        store.upsert([Item(i, v) for i, v in zip(ids, x, strict=True)])
-        store.optimize()
-        for q, hits in zip(queries, store.search_many(list(queries), 10, exclude={"v0"}),
-                           strict=True):
-            assert [h.id for h in hits] == _top(x @ q, ids, 10, {"v0"})
+    queries = list(_unit(rng.standard_normal((20, 512))))
+    truth = [_top(x @ q, ids, 10, {"v0"}) for q in queries]
+
+    def found(store: Store, **kw: object) -> list[list[str]]:
+        hits = store.search_many(queries, 10, exclude={"v0"}, **kw)  # type: ignore[arg-type]
+        return [[h.id for h in r] for r in hits]
+
+    def recall(got: list[list[str]]) -> float:
+        return float(np.mean([len(set(g) & set(t)) / 10 for g, t in zip(got, truth, strict=True)]))
+
+    for exact, name in ((True, "exact"), (False, "graph")):
+        with EdgeStore(tmp_path / name, exact=exact) as store:
+            store.ensure_collection(CollectionSpec(dim=512, model="test/none"))
+            store.upsert([Item(i, v) for i, v in zip(ids, x, strict=True)])
+            store.optimize()
+            if exact:  # a narrow beam asked of an exact store changes nothing
+                assert found(store) == found(store, ef=16) == truth
+                continue
+            assert found(store, exact=True) == truth
+            assert [[h.id for h in store.search(q, 10, exclude={"v0"}, exact=True)]
+                    for q in queries] == truth
+            # The beam reaches the graph: a narrow one finds less than the default (which
+            # misses some here, so the exact answers above were not the graph's anyway),
+            # and one beam per query is each query searched with its own.
+            assert recall(found(store, ef=16)) < recall(found(store)) < 1.0
+            mixed = found(store, ef=[16 if k % 2 else None for k in range(len(queries))])
+            assert mixed == [a if k % 2 else b for k, (a, b) in
+                             enumerate(zip(found(store, ef=16), found(store), strict=True))]
+
+
+def test_search_beams_are_congruent_and_checked(pair, queries) -> None:
+    # At this size both backends search exactly whatever the beam; a list of beams must
+    # have one per query.
+    edge, server = pair
+    efs = [None, 512, 16, None, 64, 1024]
+    for ef in (efs, 512):
+        for a, b in zip(edge.search_many(list(queries), 5, ef=ef),
+                        server.search_many(list(queries), 5, ef=ef, exact=True), strict=True):
+            _same(a, b)
+    for s in pair:
+        with pytest.raises(ValueError, match="search beams"):
+            s.search_many(list(queries), 5, ef=[None, 512])
+
+
+def test_only_a_store_that_sees_every_write_has_a_revision(pair, corpus) -> None:
+    ids, x = corpus
+    edge, server = pair
+    assert server.revision is None
+    before = edge.revision
+    edge.upsert([Item("new", x[0])])
+    after_upsert = edge.revision
+    edge.delete(["new"])
+    assert len({before, after_upsert, edge.revision}) == 3
