@@ -2,7 +2,7 @@
 
 Every ``sumo`` request asks for the items nearest the likeliest regions' centres
 (``recommender.regions``). Those answers change only when the items do, so they are found
-once per region map by exact search and kept with their vectors (``NEAR`` per region, ~25
+once per region map by exact search and kept with their vectors (``NEAR`` per region, 28
 MB at 512 dimensions for a full map of 256 regions); a request drops the user's seen items
 from them and searches only when too few are left. The time saved pays for a wider search
 beam on the queries that change with every request, which the graph answers poorly

@@ -6,9 +6,11 @@ posterior's blend of centres, a broad taste's direction) with ``ef`` ``WIDE_EF``
 (``recommender.policies.sumo``). This registers ``sumo-searched``: ``sumo`` with every
 query searched at the store's own beam, as it was before either. Then it either times both
 policies' ``Engine.recommend`` in one process, interleaved, over ``bench_load``'s cached
-store, or runs ``bench_variants.py`` with any arguments:
+store, or measures what finding the lists takes, or runs ``bench_variants.py`` with any
+arguments:
 
     PYTHONPATH=. python research/centre_lists.py latency --items 100000
+    PYTHONPATH=. python research/centre_lists.py build     # time and memory of the lists
     PYTHONPATH=. python research/centre_lists.py variants --policy sumo-searched \\
         --world flat --items 100000 --users 12
 
@@ -82,6 +84,30 @@ def latency(items: int, users: int, steps: int) -> None:
               f"({np.percentile(a, 50) / base:.2f}x), p90 {np.percentile(a, 90) * 1e3:.2f} ms")
 
 
+def build(items: int) -> None:
+    """Time and memory of finding the lists once (``engine.warm()`` at a service's start):
+    timed twice, then once under ``tracemalloc`` for what they keep."""
+    import tracemalloc
+
+    from benchmarks.bench_load import corpus_and_data
+    from recommender import centres, regions
+
+    _, folder = corpus_and_data(items)
+    with EdgeStore(folder) as store:
+        store.warm()
+        m = regions.refresh(store)
+        assert m is not None
+        for _ in range(2):
+            t = time.perf_counter()
+            centres._found(store, m, store.revision)
+            print(f"lists of {m.size} regions x {centres.NEAR} items over {items} items: "
+                  f"{time.perf_counter() - t:.2f} s")
+        tracemalloc.start()
+        kept = centres._found(store, m, store.revision)
+        print(f"kept {tracemalloc.get_traced_memory()[0] / 2**20:.1f} MB "
+              f"({sum(len(n) for n in kept.near)} items with vectors)")
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "variants":
         import bench_variants  # research/ is on the path when run as a script
@@ -89,12 +115,15 @@ def main() -> int:
         sys.argv = [sys.argv[0], *sys.argv[2:]]
         return int(bench_variants.main())
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=["latency", "variants"])
+    ap.add_argument("what", choices=["latency", "build", "variants"])
     ap.add_argument("--items", type=int, default=100_000)
     ap.add_argument("--users", type=int, default=6, help="per taste (niche, broad, multi)")
     ap.add_argument("--steps", type=int, default=40)
     args = ap.parse_args()
-    latency(args.items, args.users, args.steps)
+    if args.what == "build":
+        build(args.items)
+    else:
+        latency(args.items, args.users, args.steps)
     return 0
 
 
