@@ -4,7 +4,8 @@
 items (``recommender.centres``) and searches the queries it composes per request (the
 posterior's blend of centres, a broad taste's direction) with ``ef`` ``WIDE_EF``
 (``recommender.policies.sumo``). This registers ``sumo-searched``: ``sumo`` with every
-query searched at the store's own beam, as it was before either. Then it either times both
+query searched at the store's own beam, as it was before either, and ``sumo-2centres``
+(a second likeliest centre, which the lists make cheap). Then it either times the three
 policies' ``Engine.recommend`` in one process, interleaved, over ``bench_load``'s cached
 store, or measures what finding the lists takes, or runs ``bench_variants.py`` with any
 arguments:
@@ -26,11 +27,13 @@ from collections.abc import Collection
 
 import numpy as np
 
+import recommender.policies.sumo as sumo_module
 from indexer.store.base import Hit, Vector
 from indexer.store.edge import EdgeStore
 from recommender.policies import REGISTRY
 from recommender.policies.sumo import SumoPolicy
 from recommender.regions import RegionMap
+from recommender.state import UserState
 
 
 class SearchedPolicy(SumoPolicy):
@@ -47,7 +50,27 @@ class SearchedPolicy(SumoPolicy):
         pass
 
 
+class TwoCentresPolicy(SumoPolicy):
+    """``sumo`` with a second likeliest centre queried (``CENTRES=2``): once a query each,
+    now an answer from the lists. For timing beside ``sumo`` in one process; its capture
+    is ``variants --set CENTRES=2``."""
+
+    name = "sumo-2centres"
+    description = "sumo with CENTRES = 2 (research)"
+
+    def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
+        kept, sumo_module.CENTRES = sumo_module.CENTRES, 2
+        try:
+            return super().recommend(state, limit, exclude)
+        finally:
+            sumo_module.CENTRES = kept
+
+
 REGISTRY[SearchedPolicy.name] = SearchedPolicy
+REGISTRY[TwoCentresPolicy.name] = TwoCentresPolicy
+
+
+POLICIES = ["sumo-searched", "sumo", "sumo-2centres"]  # timed, interleaved
 
 
 def latency(items: int, users: int, steps: int) -> None:
@@ -58,7 +81,7 @@ def latency(items: int, users: int, steps: int) -> None:
 
     corpus, folder = corpus_and_data(items)
     index = {item_id: k for k, item_id in enumerate(corpus.ids)}
-    took: dict[str, list[float]] = {"sumo-searched": [], "sumo": []}
+    took: dict[str, list[float]] = {p: [] for p in POLICIES}
     with EdgeStore(folder) as store:
         store.warm()
         regions.refresh(store)
@@ -69,7 +92,7 @@ def latency(items: int, users: int, steps: int) -> None:
                 states = {p: engine.new_state(f"{model}-{k}-{p}") for p in took}
                 rngs = {p: np.random.default_rng(k) for p in took}
                 for step in range(steps):
-                    for p in (list(took) if step % 2 == 0 else list(took)[::-1]):
+                    for p in (POLICIES if step % 2 == 0 else POLICIES[::-1]):
                         t = time.perf_counter()
                         hits = engine.recommend(states[p], 5, p)
                         took[p].append(time.perf_counter() - t)
