@@ -4,8 +4,9 @@
 items (``recommender.centres``) and searches the queries it composes per request (the
 posterior's blend of centres, a broad taste's direction) with ``ef`` ``WIDE_EF``
 (``recommender.policies.sumo``). This registers ``sumo-searched``: ``sumo`` with every
-query searched at the store's own beam, as it was before either, and ``sumo-2centres``
-(a second likeliest centre, which the lists make cheap). Then it either times the three
+query searched at the store's own beam, as it was before either, and two variants the
+lists make cheaper: ``sumo-2centres`` (a second likeliest centre) and
+``sumo-20candidates`` (20 candidates per query point). Then it either times these
 policies' ``Engine.recommend`` in one process, interleaved, over ``bench_load``'s cached
 store, or measures what finding the lists takes, or runs ``bench_variants.py`` with any
 arguments:
@@ -24,6 +25,7 @@ import argparse
 import sys
 import time
 from collections.abc import Collection
+from typing import ClassVar
 
 import numpy as np
 
@@ -50,27 +52,45 @@ class SearchedPolicy(SumoPolicy):
         pass
 
 
-class TwoCentresPolicy(SumoPolicy):
-    """``sumo`` with a second likeliest centre queried (``CENTRES=2``): once a query each,
-    now an answer from the lists. For timing beside ``sumo`` in one process; its capture
-    is ``variants --set CENTRES=2``."""
+class OverriddenPolicy(SumoPolicy):
+    """``sumo`` with some of its module constants set otherwise during its own requests:
+    for timing beside ``sumo`` in one process (its capture is ``variants --set ...``)."""
 
-    name = "sumo-2centres"
-    description = "sumo with CENTRES = 2 (research)"
+    constants: ClassVar[dict[str, int]] = {}
 
     def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
-        kept, sumo_module.CENTRES = sumo_module.CENTRES, 2
+        kept = {name: getattr(sumo_module, name) for name in self.constants}
+        for name, value in self.constants.items():
+            setattr(sumo_module, name, value)
         try:
             return super().recommend(state, limit, exclude)
         finally:
-            sumo_module.CENTRES = kept
+            for name, value in kept.items():
+                setattr(sumo_module, name, value)
+
+
+class TwoCentresPolicy(OverriddenPolicy):
+    """A second likeliest centre: once a query, now an answer from the lists."""
+
+    name = "sumo-2centres"
+    description = "sumo with CENTRES = 2 (research)"
+    constants = {"CENTRES": 2}
+
+
+class MoreCandidatesPolicy(OverriddenPolicy):
+    """20 candidates per query point: free from the lists, twice as many from a search."""
+
+    name = "sumo-20candidates"
+    description = "sumo with CANDIDATES = 20 (research)"
+    constants = {"CANDIDATES": 20}
 
 
 REGISTRY[SearchedPolicy.name] = SearchedPolicy
 REGISTRY[TwoCentresPolicy.name] = TwoCentresPolicy
+REGISTRY[MoreCandidatesPolicy.name] = MoreCandidatesPolicy
 
 
-POLICIES = ["sumo-searched", "sumo", "sumo-2centres"]  # timed, interleaved
+POLICIES = ["sumo-searched", "sumo", "sumo-2centres", "sumo-20candidates"]  # interleaved
 
 
 def latency(items: int, users: int, steps: int) -> None:
