@@ -6,7 +6,8 @@ posterior's blend of centres, a broad taste's direction) with ``ef`` ``WIDE_EF``
 (``recommender.policies.sumo``). This registers ``sumo-searched``: ``sumo`` with every
 query searched at the store's own beam, as it was before either, and two variants the
 lists make cheaper: ``sumo-2centres`` (a second likeliest centre) and
-``sumo-20candidates`` (20 candidates per query point). Then it either times these
+``sumo-20candidates`` (20 candidates per query point), ``sumo-20lists`` (20 from each
+centre's list, 10 from each search). Then it either times these
 policies' ``Engine.recommend`` in one process, interleaved, over ``bench_load``'s cached
 store, or measures what finding the lists takes, or runs ``bench_variants.py`` with any
 arguments:
@@ -32,6 +33,7 @@ import numpy as np
 import recommender.policies.sumo as sumo_module
 from indexer.store.base import Hit, Vector
 from indexer.store.edge import EdgeStore
+from recommender import centres
 from recommender.policies import REGISTRY
 from recommender.policies.sumo import SumoPolicy
 from recommender.regions import RegionMap
@@ -85,12 +87,32 @@ class MoreCandidatesPolicy(OverriddenPolicy):
     constants = {"CANDIDATES": 20}
 
 
+class ListsWiderPolicy(SumoPolicy):
+    """Twice the candidates from the centre lists (free), as many as ``sumo`` from searches."""
+
+    name = "sumo-20lists"
+    description = "sumo with 2 x CANDIDATES from each centre's list (research)"
+
+    def _neighbours(self, regions: RegionMap, points: list[Vector | int], limit: int,
+                    exclude: Collection[str]) -> list[list[Hit]]:
+        lists = centres.lists_for(self.store, regions)
+        known = [lists.answer(q, 2 * limit, exclude) if isinstance(q, int) and lists else None
+                 for q in points]
+        ask = [q for q, got in zip(points, known, strict=True) if got is None]
+        searched = iter(self.store.search_many(
+            [regions.centroids[q] if isinstance(q, int) else q for q in ask], limit,
+            exclude=exclude, with_vectors=True,
+            ef=[None if isinstance(q, int) else sumo_module.WIDE_EF for q in ask]))
+        return [got if got is not None else next(searched) for got in known]
+
+
 REGISTRY[SearchedPolicy.name] = SearchedPolicy
+REGISTRY[ListsWiderPolicy.name] = ListsWiderPolicy
 REGISTRY[TwoCentresPolicy.name] = TwoCentresPolicy
 REGISTRY[MoreCandidatesPolicy.name] = MoreCandidatesPolicy
 
 
-POLICIES = ["sumo-searched", "sumo", "sumo-2centres", "sumo-20candidates"]  # interleaved
+POLICIES = ["sumo-searched", "sumo", "sumo-2centres", "sumo-20candidates", "sumo-20lists"]
 
 
 def latency(items: int, users: int, steps: int) -> None:
@@ -133,7 +155,7 @@ def build(items: int) -> None:
     import tracemalloc
 
     from benchmarks.bench_load import corpus_and_data
-    from recommender import centres, regions
+    from recommender import regions
 
     _, folder = corpus_and_data(items)
     with EdgeStore(folder) as store:
