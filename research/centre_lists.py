@@ -93,17 +93,10 @@ class ListsWiderPolicy(SumoPolicy):
     name = "sumo-20lists"
     description = "sumo with 2 x CANDIDATES from each centre's list (research)"
 
-    def _neighbours(self, regions: RegionMap, points: list[Vector | int], limit: int,
-                    exclude: Collection[str]) -> list[list[Hit]]:
-        lists = centres.lists_for(self.store, regions)
-        known = [lists.answer(q, 2 * limit, exclude) if isinstance(q, int) and lists else None
-                 for q in points]
-        ask = [q for q, got in zip(points, known, strict=True) if got is None]
-        searched = iter(self.store.search_many(
-            [regions.centroids[q] if isinstance(q, int) else q for q in ask], limit,
-            exclude=exclude, with_vectors=True,
-            ef=[None if isinstance(q, int) else sumo_module.WIDE_EF for q in ask]))
-        return [got if got is not None else next(searched) for got in known]
+    @staticmethod
+    def _listed(lists: centres.CentreLists | None, region: int, limit: int,
+                exclude: Collection[str]) -> list[Hit] | None:
+        return SumoPolicy._listed(lists, region, 2 * limit, exclude)
 
 
 REGISTRY[SearchedPolicy.name] = SearchedPolicy

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from indexer.store.base import Hit, Vector
+from recommender.centres import CentreLists
 from recommender.centres import lists_for as centre_lists
 from recommender.exclusion import excluding
 from recommender.policies.base import Policy, Scored, slerp
@@ -363,7 +364,7 @@ class SumoPolicy(SumoTargetPolicy):
         (``recommender.centres``); the rest go to the store in one call (one round trip to
         a Qdrant server, one exclusion filter), composed points with the wide beam."""
         lists = centre_lists(self.store, regions)
-        known = [lists.answer(q, limit, exclude) if isinstance(q, int) and lists else None
+        known = [self._listed(lists, q, limit, exclude) if isinstance(q, int) else None
                  for q in points]
         ask = [q for q, got in zip(points, known, strict=True) if got is None]
         searched = iter(self.store.search_many(
@@ -371,6 +372,12 @@ class SumoPolicy(SumoTargetPolicy):
             exclude=exclude, with_vectors=True,
             ef=[None if isinstance(q, int) else WIDE_EF for q in ask]))
         return [got if got is not None else next(searched) for got in known]
+
+    @staticmethod
+    def _listed(lists: CentreLists | None, region: int, limit: int,
+                exclude: Collection[str]) -> list[Hit] | None:
+        """A centre's answer from the lists, or ``None`` to search it instead."""
+        return lists.answer(region, limit, exclude) if lists is not None else None
 
     def warm(self) -> None:
         regions = regions_for(self.store)
