@@ -24,9 +24,11 @@ import argparse
 import time
 
 import numpy as np
-from variants import override_or_exit
+from variants import overridden, override_or_exit
 
-from recommender.sim.harness import run_with_oracle, store_of
+import recommender.regions as regions_module
+from recommender.sim.harness import run_with_oracle, store_of, user_seed
+from recommender.sim.runner import run_user
 from recommender.sim.worlds import world
 
 
@@ -44,7 +46,13 @@ def main() -> int:
     ap.add_argument("--exact", action="store_true",
                     help="exact search instead of the HNSW graph: runs repeat exactly, so two "
                          "variants differ only by the variant (slower at 100k)")
+    ap.add_argument("--paired", action="store_true",
+                    help="run the policy as it is and with --set over one store and users")
+    ap.add_argument("--vs", default=None, metavar="POLICY",
+                    help="with --paired: the variant is this policy (default: --policy)")
     args = ap.parse_args()
+    if args.paired:
+        return paired(args)
     override_or_exit(args.set)
     t0 = time.perf_counter()
     means: dict[str, float] = {}
@@ -67,6 +75,45 @@ def main() -> int:
           f"mean {np.mean(list(means.values())):.3f} ({time.perf_counter() - t0:.0f} s, "
           f"{args.items} items, {args.users} users per model, seed {args.seed}"
           f"{', exact search' if args.exact else ''})")
+    return 0
+
+
+def paired(args: argparse.Namespace) -> int:
+    if any(a.partition("=")[0] in vars(regions_module) for a in args.set):
+        raise SystemExit("--paired: the region map is built once per store; "
+                         "run a map constant without --paired")
+    with overridden(args.set):  # a bad --set ends here, before the store is built
+        pass
+    t0 = time.perf_counter()
+    caps: dict[str, dict[str, list[float]]] = {"as is": {}, "variant": {}}
+    firsts: dict[str, dict[str, list[int]]] = {"as is": {}, "variant": {}}
+    w = world(args.world)
+    corpus = w.make_corpus(args.items, args.seed)
+    with store_of(corpus, exact=args.exact) as store:
+        for model in args.models.split(",") if args.models else w.tastes:
+            for i, user in enumerate(w.make_users(model, corpus, args.users, seed=args.seed)):
+                kw = dict(horizon=args.horizon, batch=args.batch, seed=user_seed(args.seed, i))
+                oracle = run_user(store, corpus, user, i, "oracle", **kw)
+                for label, policy, sets in (("as is", args.policy, []),
+                                            ("variant", args.vs or args.policy, args.set)):
+                    with overridden(sets):
+                        run = run_user(store, corpus, user, i, policy, **kw)
+                    caps[label].setdefault(model, []).append(run.capture(oracle, args.horizon))
+                    firsts[label].setdefault(model, []).append(
+                        run.first_like or args.horizon + 1)
+    for label in caps:
+        cells = " ".join(f"{m} {np.mean(v):.2f} (first {np.median(firsts[label][m]):.0f})"
+                         for m, v in caps[label].items())
+        mean = np.mean([np.mean(v) for v in caps[label].values()])
+        print(f"{label:7} | {cells} | mean {mean:.3f}")
+    diffs = {m: np.array(caps["variant"][m]) - np.array(caps["as is"][m]) for m in caps["as is"]}
+    every = np.concatenate(list(diffs.values()))
+    print(f"{args.policy} {args.world} {args.vs or ''} {' '.join(args.set)} paired | "
+          "variant - as is: "
+          + " ".join(f"{m} {d.mean():+.3f}" for m, d in diffs.items())
+          + f" | mean {every.mean():+.3f} (se {every.std(ddof=1) / np.sqrt(every.size):.3f}) "
+          f"({time.perf_counter() - t0:.0f} s, {args.items} items, {args.users} users per "
+          f"model, seed {args.seed}{', exact search' if args.exact else ''})")
     return 0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from variants import UnknownConstant, override
+from variants import UnknownConstant, overridden, override
 
 
 def test_variants_override_sumo_constants_by_name() -> None:
@@ -22,3 +22,15 @@ def test_variants_override_sumo_constants_by_name() -> None:
         with pytest.raises((UnknownConstant, ValueError)):
             override([bad])
     assert before == (sumo_module.BETA1, evidence_module.PRIOR_G, sumo_module.COVER)
+
+
+def test_overridden_restores_every_constant_even_after_an_error() -> None:
+    import recommender.policies.sumo as sumo_module
+
+    before = sumo_module.CANDIDATES
+    with overridden(["CANDIDATES=20"]):
+        assert sumo_module.CANDIDATES == 20
+    assert before == sumo_module.CANDIDATES
+    with pytest.raises(UnknownConstant), overridden(["CANDIDATES=30", "NOPE=1"]):
+        pass
+    assert before == sumo_module.CANDIDATES

@@ -12,7 +12,8 @@ process, on a smaller corpus.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import recommender.policies.evidence as evidence_module
 import recommender.policies.sumo as sumo_module
@@ -40,6 +41,19 @@ def override(assignments: Iterable[str]) -> None:
                if isinstance(old, tuple) else _flag(value) if isinstance(old, bool)
                else type(old)(value))
         setattr(module, name, new)
+
+
+@contextmanager
+def overridden(assignments: Iterable[str]) -> Iterator[None]:
+    """``override`` for the length of a ``with`` block, the constants restored after (a
+    paired run: baseline and variant over one store and the same users)."""
+    saved = [(m, n, getattr(m, n)) for m in MODULES for n in vars(m) if n.isupper()]
+    try:
+        override(assignments)
+        yield
+    finally:
+        for m, n, v in saved:
+            setattr(m, n, v)
 
 
 def _flag(value: str) -> bool:

@@ -1,0 +1,55 @@
+"""How much capture do ``sumo``'s candidate queries leave on the table?
+
+``sumo`` values (posterior-expected dwell) only the unseen items nearest a few query points
+per request: the posterior's blend of centres, the likeliest region's centre, a cover
+region's centre and a broad taste's direction, ``CANDIDATES`` each. This registers
+``sumo-all``, which values every unseen item of the collection instead (the probe and
+cover slots unchanged): what a perfect candidate generator would give the same valuation.
+Far too slow for a product at 100k items; a bound for a study:
+
+    PYTHONPATH=. python research/candidate_pool.py --world default --items 10000 \\
+        --users 24 --exact --paired --vs sumo-all
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import numpy as np
+
+from indexer.store.base import Hit, Store, Vector
+from recommender.policies import REGISTRY
+from recommender.policies.sumo import SumoPolicy
+from recommender.regions import RegionMap
+
+_every: dict[int, tuple[list[str], np.ndarray]] = {}
+
+
+def every_item(store: Store) -> tuple[list[str], np.ndarray]:
+    """All ids and vectors of ``store`` (read once per store)."""
+    if id(store) not in _every:
+        items = list(store.scroll(with_vectors=True, with_payload=False))
+        _every[id(store)] = ([it.id for it in items],
+                             np.stack([np.asarray(it.vector, np.float32) for it in items]))
+    return _every[id(store)]
+
+
+class EveryItemPolicy(SumoPolicy):
+    name = "sumo-all"
+    description = "sumo valuing every unseen item, not only the queries' nearest (research)"
+
+    def _neighbours(self, regions: RegionMap, points: list[Vector | int], limit: int,
+                    exclude: Collection[str]) -> list[list[Hit]]:
+        found = super()._neighbours(regions, points, limit, exclude)
+        ids, vectors = every_item(self.store)
+        rest = [Hit(id=i, score=0.0, vector=vectors[k])
+                for k, i in enumerate(ids) if i not in exclude]
+        return [found[0] + rest, *found[1:]]
+
+
+REGISTRY[EveryItemPolicy.name] = EveryItemPolicy
+
+if __name__ == "__main__":
+    import bench_variants  # research/ is on the path when run as a script
+
+    raise SystemExit(bench_variants.main())
