@@ -254,7 +254,6 @@ DUPLICATE_COS = 0.95  # one batch shows no two items this alike
 # touched least (systematic coverage: when no dwell points anywhere, the search walks the
 # collection region by region instead of circling the middle of it).
 PROBE_LIFT = 0.5
-PROBE_SURE = 0.0  # study (docs/research.md): the probe also while p[top] is under this
 PROBE_SD = 2.0  # 3 traded narrow tastes for noisy ones on the flat world (research.md)
 COVER = 1  # 2 won on the tuning worlds and lost on the held-out ones (docs/research.md)
 SEED_LIFT = 1.5  # a warm-start vector counts as a view this much (log dwell) above typical
@@ -328,7 +327,6 @@ class SumoPolicy(SumoTargetPolicy):
         direction = ev.direction(post) if post.linear >= LINEAR_QUERY else None
         searching = (limit >= 2 and post.linear < p[top]
                      and post.g[top] - PROBE_SD * post.g_sd[top] < PROBE_LIFT)
-        probing = searching or (limit >= 2 and post.linear < p[top] < PROBE_SURE)
         # Around the posterior's mean direction (what likely regions share), around the
         # likeliest regions' centres, so that a region the mean has moved away from is still
         # reached, and, while searching, the least-touched regions' centres.
@@ -350,7 +348,7 @@ class SumoPolicy(SumoTargetPolicy):
         vectors = np.stack([np.asarray(h.vector, np.float32) for h in cands])
         value = ev.value(post, vectors)
         rank = value.copy()
-        if probing:
+        if searching:
             # The probe first, then the cover picks: ranked above every greedy candidate.
             probes = (results[1], *results[1 + CENTRES:1 + CENTRES + len(cover)])
             tests = [r[0].id for r in probes if r]
