@@ -4,11 +4,12 @@
 items (``recommender.centres``) and searches the queries it composes per request (the
 posterior's blend of centres, a broad taste's direction) with ``ef`` ``WIDE_EF``
 (``recommender.policies.sumo``). This registers ``sumo-searched``: ``sumo`` with every
-query searched at the store's own beam, as it was before either, and two variants the
+query searched at the store's own beam, as it was before either, and variants the
 lists make cheaper: ``sumo-2centres`` (a second likeliest centre) and
 ``sumo-20candidates`` (20 candidates per query point), ``sumo-20lists`` (20 from each
-centre's list, 10 from each search). Then it either times these
-policies' ``Engine.recommend`` in one process, interleaved, over ``bench_load``'s cached
+centre's list, 10 from each search), ``sumo-4centres`` (the four likeliest centres).
+Then it either times these policies' ``Engine.recommend`` in one process, interleaved
+(``--policies`` picks some), over ``bench_load``'s cached
 store, or measures what finding the lists takes, or runs ``bench_variants.py`` with any
 arguments:
 
@@ -79,6 +80,14 @@ class TwoCentresPolicy(OverriddenPolicy):
     constants = {"CENTRES": 2}
 
 
+class FourCentresPolicy(OverriddenPolicy):
+    """The four likeliest centres, all from the lists: 30 more candidates valued, no query."""
+
+    name = "sumo-4centres"
+    description = "sumo with CENTRES = 4 (research)"
+    constants = {"CENTRES": 4}
+
+
 class MoreCandidatesPolicy(OverriddenPolicy):
     """20 candidates per query point: free from the lists, twice as many from a search."""
 
@@ -103,12 +112,14 @@ REGISTRY[SearchedPolicy.name] = SearchedPolicy
 REGISTRY[ListsWiderPolicy.name] = ListsWiderPolicy
 REGISTRY[TwoCentresPolicy.name] = TwoCentresPolicy
 REGISTRY[MoreCandidatesPolicy.name] = MoreCandidatesPolicy
+REGISTRY[FourCentresPolicy.name] = FourCentresPolicy
 
 
-POLICIES = ["sumo-searched", "sumo", "sumo-2centres", "sumo-20candidates", "sumo-20lists"]
+POLICIES = ["sumo-searched", "sumo", "sumo-2centres", "sumo-20candidates", "sumo-20lists",
+            "sumo-4centres"]
 
 
-def latency(items: int, users: int, steps: int) -> None:
+def latency(items: int, users: int, steps: int, policies: list[str]) -> None:
     from benchmarks.bench_load import SEED, corpus_and_data
     from recommender import regions
     from recommender.engine import Engine, Observation
@@ -116,7 +127,8 @@ def latency(items: int, users: int, steps: int) -> None:
 
     corpus, folder = corpus_and_data(items)
     index = {item_id: k for k, item_id in enumerate(corpus.ids)}
-    took: dict[str, list[float]] = {p: [] for p in POLICIES}
+    took: dict[str, list[float]] = {p: [] for p in ["sumo-searched", *policies]}
+    order = list(took)
     with EdgeStore(folder) as store:
         store.warm()
         regions.refresh(store)
@@ -127,7 +139,7 @@ def latency(items: int, users: int, steps: int) -> None:
                 states = {p: engine.new_state(f"{model}-{k}-{p}") for p in took}
                 rngs = {p: np.random.default_rng(k) for p in took}
                 for step in range(steps):
-                    for p in (POLICIES if step % 2 == 0 else POLICIES[::-1]):
+                    for p in (order if step % 2 == 0 else order[::-1]):
                         t = time.perf_counter()
                         hits = engine.recommend(states[p], 5, p)
                         took[p].append(time.perf_counter() - t)
@@ -177,11 +189,14 @@ def main() -> int:
     ap.add_argument("--items", type=int, default=100_000)
     ap.add_argument("--users", type=int, default=6, help="per taste (niche, broad, multi)")
     ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--policies", default=",".join(POLICIES[1:]),
+                    help="latency: policies timed beside sumo-searched, comma-separated")
     args = ap.parse_args()
     if args.what == "build":
         build(args.items)
     else:
-        latency(args.items, args.users, args.steps)
+        latency(args.items, args.users, args.steps,
+                [p for p in args.policies.split(",") if p != "sumo-searched"])
     return 0
 
 
