@@ -6,7 +6,7 @@ the liked views have lower interest, explains them as well with a larger lift, a
 posterior cannot tell the two apart. A person's lift is theirs, not a region's. This
 registers ``sumo-sharedlift``: the posterior is computed twice, the second time with the
 lift's prior centred on the first posterior's expected lift (an empirical-Bayes step) and
-narrowed to ``--lift-sd``:
+narrowed to sd 0.3 (``SUMO_STUDY_LIFT_SD`` sets another):
 
     PYTHONPATH=. python research/shared_lift.py --world default --items 10000 --users 24 \\
         --exact --paired --vs sumo-sharedlift
@@ -15,15 +15,12 @@ narrowed to ``--lift-sd``:
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+
+from variants import EvidenceStudyPolicy
 
 import recommender.policies.evidence as evidence_module
-import recommender.policies.sumo as sumo_module
-from indexer.store.base import Hit
 from recommender.policies import REGISTRY
 from recommender.policies.evidence import Posterior, RegionEvidence
-from recommender.policies.sumo import SumoPolicy
-from recommender.state import UserState
 
 LIFT_SD = float(os.environ.get("SUMO_STUDY_LIFT_SD", "0.3"))
 MIN_VIEWS = 5.0  # before this, the first posterior's lift is the prior's
@@ -43,17 +40,10 @@ class SharedLiftEvidence(RegionEvidence):
             evidence_module.PRIOR_G = kept
 
 
-class SharedLiftPolicy(SumoPolicy):
+class SharedLiftPolicy(EvidenceStudyPolicy):
     name = "sumo-sharedlift"
     description = "sumo with the lift's prior centred on the user's expected lift (research)"
-
-    def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
-        kept = sumo_module.RegionEvidence
-        sumo_module.RegionEvidence = SharedLiftEvidence  # type: ignore[misc]
-        try:
-            return super().recommend(state, limit, exclude)
-        finally:
-            sumo_module.RegionEvidence = kept  # type: ignore[misc]
+    evidence = SharedLiftEvidence
 
 
 REGISTRY[SharedLiftPolicy.name] = SharedLiftPolicy

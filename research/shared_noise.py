@@ -14,17 +14,13 @@ marginal likelihood. Paired against ``sumo``:
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
 
 import numpy as np
+from variants import EvidenceStudyPolicy
 
 import recommender.policies.evidence as evidence_module
-import recommender.policies.sumo as sumo_module
-from indexer.store.base import Hit
 from recommender.policies import REGISTRY
 from recommender.policies.evidence import Posterior, RegionEvidence
-from recommender.policies.sumo import SumoPolicy
-from recommender.state import UserState
 
 
 class SharedNoiseEvidence(RegionEvidence):
@@ -56,17 +52,10 @@ class SharedNoiseEvidence(RegionEvidence):
                          linear_log_odds=lin, linear_a=post.linear_a, linear_w=post.linear_w)
 
 
-class SharedNoisePolicy(SumoPolicy):
+class SharedNoisePolicy(EvidenceStudyPolicy):
     name = "sumo-sharednoise"
     description = "sumo with one noise variance for every hypothesis (research)"
-
-    def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
-        kept = sumo_module.RegionEvidence
-        sumo_module.RegionEvidence = SharedNoiseEvidence  # type: ignore[misc]
-        try:
-            return super().recommend(state, limit, exclude)
-        finally:
-            sumo_module.RegionEvidence = kept  # type: ignore[misc]
+    evidence = SharedNoiseEvidence
 
 
 REGISTRY[SharedNoisePolicy.name] = SharedNoisePolicy

@@ -12,12 +12,17 @@ process, on a smaller corpus.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
+from typing import ClassVar
 
 import recommender.policies.evidence as evidence_module
 import recommender.policies.sumo as sumo_module
 import recommender.regions as regions_module
+from indexer.store.base import Hit
+from recommender.policies.evidence import RegionEvidence
+from recommender.policies.sumo import SumoPolicy
+from recommender.state import UserState
 
 
 class UnknownConstant(ValueError):
@@ -70,3 +75,19 @@ def override_or_exit(assignments: Iterable[str]) -> None:
         override(assignments)
     except (UnknownConstant, ValueError) as e:
         raise SystemExit(f"--set {e}") from None
+
+
+class EvidenceStudyPolicy(SumoPolicy):
+    """``sumo`` whose recommendations read the user's evidence through ``evidence``, a
+    study's subclass of ``RegionEvidence`` (its posterior computed otherwise); updates are
+    ``sumo``'s own, so the stored sums are the same."""
+
+    evidence: ClassVar[type[RegionEvidence]] = RegionEvidence
+
+    def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
+        kept = sumo_module.RegionEvidence
+        sumo_module.RegionEvidence = self.evidence  # type: ignore[misc]
+        try:
+            return super().recommend(state, limit, exclude)
+        finally:
+            sumo_module.RegionEvidence = kept  # type: ignore[misc]
