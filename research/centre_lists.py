@@ -27,18 +27,16 @@ import argparse
 import sys
 import time
 from collections.abc import Collection
-from typing import ClassVar
 
 import numpy as np
+from variants import study_policy
 
-import recommender.policies.sumo as sumo_module
 from indexer.store.base import Hit, Vector
 from indexer.store.edge import EdgeStore
 from recommender import centres
 from recommender.policies import REGISTRY
 from recommender.policies.sumo import SumoPolicy
 from recommender.regions import RegionMap
-from recommender.state import UserState
 
 
 class SearchedPolicy(SumoPolicy):
@@ -55,47 +53,6 @@ class SearchedPolicy(SumoPolicy):
         pass
 
 
-class OverriddenPolicy(SumoPolicy):
-    """``sumo`` with some of its module constants set otherwise during its own requests:
-    for timing beside ``sumo`` in one process (its capture is ``variants --set ...``)."""
-
-    constants: ClassVar[dict[str, int]] = {}
-
-    def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
-        kept = {name: getattr(sumo_module, name) for name in self.constants}
-        for name, value in self.constants.items():
-            setattr(sumo_module, name, value)
-        try:
-            return super().recommend(state, limit, exclude)
-        finally:
-            for name, value in kept.items():
-                setattr(sumo_module, name, value)
-
-
-class TwoCentresPolicy(OverriddenPolicy):
-    """A second likeliest centre: once a query, now an answer from the lists."""
-
-    name = "sumo-2centres"
-    description = "sumo with CENTRES = 2 (research)"
-    constants = {"CENTRES": 2}
-
-
-class FourCentresPolicy(OverriddenPolicy):
-    """The four likeliest centres, all from the lists: 30 more candidates valued, no query."""
-
-    name = "sumo-4centres"
-    description = "sumo with CENTRES = 4 (research)"
-    constants = {"CENTRES": 4}
-
-
-class MoreCandidatesPolicy(OverriddenPolicy):
-    """20 candidates per query point: free from the lists, twice as many from a search."""
-
-    name = "sumo-20candidates"
-    description = "sumo with CANDIDATES = 20 (research)"
-    constants = {"CANDIDATES": 20}
-
-
 class ListsWiderPolicy(SumoPolicy):
     """Twice the candidates from the centre lists (free), as many as ``sumo`` from searches."""
 
@@ -110,9 +67,12 @@ class ListsWiderPolicy(SumoPolicy):
 
 REGISTRY[SearchedPolicy.name] = SearchedPolicy
 REGISTRY[ListsWiderPolicy.name] = ListsWiderPolicy
-REGISTRY[TwoCentresPolicy.name] = TwoCentresPolicy
-REGISTRY[MoreCandidatesPolicy.name] = MoreCandidatesPolicy
-REGISTRY[FourCentresPolicy.name] = FourCentresPolicy
+# A second likeliest centre (once a query, now an answer from the lists), the four
+# likeliest (30 more candidates valued, no query), 20 candidates per query point (free
+# from the lists, twice as many from a search).
+study_policy("sumo-2centres", "sumo with CENTRES = 2 (research)", CENTRES=2)
+study_policy("sumo-4centres", "sumo with CENTRES = 4 (research)", CENTRES=4)
+study_policy("sumo-20candidates", "sumo with CANDIDATES = 20 (research)", CANDIDATES=20)
 
 
 POLICIES = ["sumo-searched", "sumo", "sumo-2centres", "sumo-20candidates", "sumo-20lists",

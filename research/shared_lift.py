@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import os
 
-from variants import EvidenceStudyPolicy
+from variants import patched, study_policy
 
 import recommender.policies.evidence as evidence_module
-from recommender.policies import REGISTRY
 from recommender.policies.evidence import Posterior, RegionEvidence
 
 LIFT_SD = float(os.environ.get("SUMO_STUDY_LIFT_SD", "0.3"))
@@ -32,21 +31,13 @@ class SharedLiftEvidence(RegionEvidence):
         if self.n < MIN_VIEWS:
             return post
         lift = float(post.probs @ post.g) / max(float(post.probs.sum()), 1e-12)
-        kept = evidence_module.PRIOR_G
-        evidence_module.PRIOR_G = (max(lift, 0.2), LIFT_SD)
-        try:
+        with patched(evidence_module, {"PRIOR_G": (max(lift, 0.2), LIFT_SD)}):
             return super().posterior()
-        finally:
-            evidence_module.PRIOR_G = kept
 
 
-class SharedLiftPolicy(EvidenceStudyPolicy):
-    name = "sumo-sharedlift"
-    description = "sumo with the lift's prior centred on the user's expected lift (research)"
-    evidence = SharedLiftEvidence
-
-
-REGISTRY[SharedLiftPolicy.name] = SharedLiftPolicy
+study_policy("sumo-sharedlift",
+             "sumo with the lift's prior centred on the user's expected lift (research)",
+             RegionEvidence=SharedLiftEvidence)
 
 if __name__ == "__main__":
     import bench_variants  # research/ is on the path when run as a script

@@ -16,10 +16,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from variants import EvidenceStudyPolicy
+from variants import study_policy
 
 import recommender.policies.evidence as evidence_module
-from recommender.policies import REGISTRY
 from recommender.policies.evidence import Posterior, RegionEvidence
 
 
@@ -52,13 +51,9 @@ class SharedNoiseEvidence(RegionEvidence):
                          linear_log_odds=lin, linear_a=post.linear_a, linear_w=post.linear_w)
 
 
-class SharedNoisePolicy(EvidenceStudyPolicy):
-    name = "sumo-sharednoise"
-    description = "sumo with one noise variance for every hypothesis (research)"
-    evidence = SharedNoiseEvidence
-
-
-REGISTRY[SharedNoisePolicy.name] = SharedNoisePolicy
+study_policy("sumo-sharednoise",
+             "sumo with one noise variance for every hypothesis (research)",
+             RegionEvidence=SharedNoiseEvidence)
 
 if __name__ == "__main__":
     import bench_variants  # research/ is on the path when run as a script

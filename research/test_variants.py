@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from variants import UnknownConstant, overridden, override
+from variants import UnknownConstant, overridden, override, patched
 
 
 def test_variants_override_sumo_constants_by_name() -> None:
@@ -34,3 +34,13 @@ def test_overridden_restores_every_constant_even_after_an_error() -> None:
     with pytest.raises(UnknownConstant), overridden(["CANDIDATES=30", "NOPE=1"]):
         pass
     assert before == sumo_module.CANDIDATES
+
+
+def test_patched_restores_the_module_even_after_an_error() -> None:
+    import recommender.policies.sumo as sumo_module
+
+    before = sumo_module.CENTRES
+    with pytest.raises(RuntimeError), patched(sumo_module, {"CENTRES": 4}):
+        assert sumo_module.CENTRES == 4
+        raise RuntimeError
+    assert before == sumo_module.CENTRES

@@ -12,15 +12,16 @@ process, on a smaller corpus.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from types import ModuleType
 from typing import ClassVar
 
 import recommender.policies.evidence as evidence_module
 import recommender.policies.sumo as sumo_module
 import recommender.regions as regions_module
 from indexer.store.base import Hit
-from recommender.policies.evidence import RegionEvidence
+from recommender.policies import REGISTRY
 from recommender.policies.sumo import SumoPolicy
 from recommender.state import UserState
 
@@ -77,17 +78,35 @@ def override_or_exit(assignments: Iterable[str]) -> None:
         raise SystemExit(f"--set {e}") from None
 
 
-class EvidenceStudyPolicy(SumoPolicy):
-    """``sumo`` whose recommendations read the user's evidence through ``evidence``, a
-    study's subclass of ``RegionEvidence`` (its posterior computed otherwise); updates are
-    ``sumo``'s own, so the stored sums are the same."""
+@contextmanager
+def patched(module: ModuleType, values: Mapping[str, object]) -> Iterator[None]:
+    """``module``'s attributes set to ``values`` for the length of a ``with`` block."""
+    kept = {name: getattr(module, name) for name in values}
+    try:
+        for name, value in values.items():
+            setattr(module, name, value)
+        yield
+    finally:
+        for name, value in kept.items():
+            setattr(module, name, value)
 
-    evidence: ClassVar[type[RegionEvidence]] = RegionEvidence
+
+class PatchedPolicy(SumoPolicy):
+    """``sumo`` with some names of ``recommender.policies.sumo`` set otherwise during its
+    own recommendations: constants, for timing beside ``sumo`` in one process (capture is
+    ``bench_variants.py --set``), or ``RegionEvidence``, a study's subclass computing the
+    posterior otherwise. Updates are ``sumo``'s own, so the stored sums are the same."""
+
+    patches: ClassVar[dict[str, object]] = {}
 
     def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
-        kept = sumo_module.RegionEvidence
-        sumo_module.RegionEvidence = self.evidence  # type: ignore[misc]
-        try:
+        with patched(sumo_module, self.patches):
             return super().recommend(state, limit, exclude)
-        finally:
-            sumo_module.RegionEvidence = kept  # type: ignore[misc]
+
+
+def study_policy(name: str, description: str, **patches: object) -> type[PatchedPolicy]:
+    """A ``PatchedPolicy`` with ``patches``, registered as ``name``."""
+    cls = type(name.title().replace("-", ""), (PatchedPolicy,),
+               {"name": name, "description": description, "patches": patches})
+    REGISTRY[name] = cls
+    return cls
