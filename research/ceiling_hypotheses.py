@@ -9,6 +9,15 @@ the ceiling with several list lengths over the same users, against the same orac
 
     PYTHONPATH=. python research/ceiling_hypotheses.py --world default --items 100000 \\
         --users 12 --models niche --hypotheses 200,1000
+
+The world's prior is itself knowledge: its narrow tastes lie only in the smaller half of
+its clusters, which hold a small share of the items. ``--prior clusters`` draws the
+alternatives' single-place tastes from every cluster alike, and ``--prior items`` from
+clusters in proportion to their items (what a map of equal-sized regions with one prior
+per region, as ``sumo``'s, assumes); the user's own taste stays in the list:
+
+    PYTHONPATH=. python research/ceiling_hypotheses.py --world default --items 100000 \\
+        --users 12 --models niche --hypotheses 200 --prior world,clusters,items
 """
 
 from __future__ import annotations
@@ -19,9 +28,28 @@ import time
 import numpy as np
 
 import recommender.sim.ceiling as ceiling_module
+from recommender.sim.corpus import SyntheticCorpus
 from recommender.sim.harness import store_of
 from recommender.sim.runner import run_user
-from recommender.sim.worlds import world
+from recommender.sim.users import SimUser, make_users
+from recommender.sim.worlds import World, world
+
+PRIORS = ("world", "clusters", "items")
+
+
+def alternatives(w: World, model: str, corpus: SyntheticCorpus, n: int, seed: int,
+                 prior: str) -> list[SimUser]:
+    """``n`` other users of ``model`` whose tastes are the ceiling's alternatives."""
+    if prior == "world":  # the benchmark's draw: the first 199 are the benchmark's
+        return w.make_users(model, corpus, n, seed=seed)
+    sizes = corpus.cluster_sizes
+    present = np.flatnonzero(sizes > 0)
+    if prior == "clusters":
+        pool = present
+    else:  # a cluster as often as it has items
+        rng = np.random.default_rng([seed, 3])
+        pool = rng.choice(present, size=20 * len(present), p=sizes[present] / sizes.sum())
+    return make_users(model, corpus, n, seed=seed, clusters=[int(c) for c in pool])
 
 
 def main() -> int:
@@ -34,31 +62,38 @@ def main() -> int:
     ap.add_argument("--horizon", type=int, default=100)
     ap.add_argument("--batch", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--prior", default="world",
+                    help=f"where the alternatives' tastes lie, comma-separated: {PRIORS}")
     args = ap.parse_args()
+    priors = args.prior.split(",")
+    if unknown := set(priors) - set(PRIORS):
+        ap.error(f"unknown --prior {sorted(unknown)}: choose from {PRIORS}")
     lengths = [int(h) for h in args.hypotheses.split(",")]
     w = world(args.world)
     corpus = w.make_corpus(args.items, args.seed)
     with store_of(corpus) as store:
         for model in args.models.split(","):
             users = w.make_users(model, corpus, args.users, seed=args.seed)
-            # The benchmark's draw of alternatives, longer: the first 199 are the benchmark's.
-            others = w.make_users(model, corpus, max(lengths) - 1, seed=10_000 + args.seed)
-            caps: dict[int, list[float]] = {h: [] for h in lengths}
-            firsts: dict[int, list[int]] = {h: [] for h in lengths}
+            others = {prior: alternatives(w, model, corpus, max(lengths) - 1,
+                                          10_000 + args.seed, prior) for prior in priors}
+            arms = [(prior, h) for prior in priors for h in lengths]
+            caps: dict[tuple[str, int], list[float]] = {arm: [] for arm in arms}
+            firsts: dict[tuple[str, int], list[int]] = {arm: [] for arm in arms}
             t0 = time.perf_counter()
             for i, user in enumerate(users):
                 seed = args.seed * 7919 + 1000 * i + 17  # the benchmark's run seeds
                 oracle = run_user(store, corpus, user, i, "oracle", horizon=args.horizon,
                                   batch=args.batch, seed=seed)
-                for h in lengths:
+                for prior, h in arms:
                     ceiling_module.HYPOTHESES = h
-                    run = ceiling_module.ceiling_run(corpus, user, i, others,
+                    run = ceiling_module.ceiling_run(corpus, user, i, others[prior],
                                                      horizon=args.horizon, batch=args.batch,
                                                      seed=seed)
-                    caps[h].append(run.capture(oracle, args.horizon))
-                    firsts[h].append(run.first_like or args.horizon + 1)
-            cells = " | ".join(f"{h} hypotheses: capture {np.mean(caps[h]):.3f}, first like "
-                               f"{np.median(firsts[h]):.0f}" for h in lengths)
+                    caps[prior, h].append(run.capture(oracle, args.horizon))
+                    firsts[prior, h].append(run.first_like or args.horizon + 1)
+            cells = " | ".join(f"{h} hypotheses, {prior} prior: capture "
+                               f"{np.mean(caps[prior, h]):.3f}, first like "
+                               f"{np.median(firsts[prior, h]):.0f}" for prior, h in arms)
             print(f"{args.world} {model} | {cells} ({time.perf_counter() - t0:.0f} s, "
                   f"{args.items} items, {args.users} users, seed {args.seed})", flush=True)
     return 0
