@@ -39,8 +39,9 @@ class EveryItemPolicy(SumoPolicy):
     description = "sumo valuing every unseen item, not only the queries' nearest (research)"
 
     def _neighbours(self, regions: RegionMap, points: list[Vector | int], limit: int,
-                    exclude: Collection[str]) -> list[list[Hit]]:
-        found = super()._neighbours(regions, points, limit, exclude)
+                    exclude: Collection[str], *, mode: Vector | None = None
+                    ) -> list[list[Hit]]:
+        found = super()._neighbours(regions, points, limit, exclude, mode=mode)
         ids, vectors = every_item(self.store)
         rest = [Hit(id=i, score=0.0, vector=vectors[k])
                 for k, i in enumerate(ids) if i not in exclude]

@@ -7,7 +7,8 @@ posterior's blend of centres, a broad taste's direction) with ``ef`` ``WIDE_EF``
 query searched at the store's own beam, as it was before either, and variants the
 lists make cheaper: ``sumo-2centres`` (a second likeliest centre) and
 ``sumo-20candidates`` (20 candidates per query point), ``sumo-20lists`` (20 from each
-centre's list, 10 from each search), ``sumo-4centres`` (the four likeliest centres).
+centre's list, 10 from each search), ``sumo-4centres`` (the four likeliest centres),
+and ``sumo-nomode`` (no query around the likeliest mode's blend: ``sumo`` as it was).
 Then it either times these policies' ``Engine.recommend`` in one process, interleaved
 (``--policies`` picks some), over ``bench_load``'s cached
 store, or measures what finding the lists takes, or runs ``bench_variants.py`` with any
@@ -44,9 +45,11 @@ class SearchedPolicy(SumoPolicy):
     description = "sumo with every query searched at the store's beam (research)"
 
     def _neighbours(self, regions: RegionMap, points: list[Vector | int], limit: int,
-                    exclude: Collection[str]) -> list[list[Hit]]:
+                    exclude: Collection[str], *, mode: Vector | None = None
+                    ) -> list[list[Hit]]:
+        queries = [*points, *([] if mode is None else [mode])]
         return self.store.search_many(
-            [regions.centroids[q] if isinstance(q, int) else q for q in points], limit,
+            [regions.centroids[q] if isinstance(q, int) else q for q in queries], limit,
             exclude=exclude, with_vectors=True)
 
     def warm(self) -> None:
@@ -73,10 +76,13 @@ REGISTRY[ListsWiderPolicy.name] = ListsWiderPolicy
 study_policy("sumo-2centres", "sumo with CENTRES = 2 (research)", CENTRES=2)
 study_policy("sumo-4centres", "sumo with CENTRES = 4 (research)", CENTRES=4)
 study_policy("sumo-20candidates", "sumo with CANDIDATES = 20 (research)", CANDIDATES=20)
+# No mode ever holds more than the whole posterior: the likeliest mode is never queried.
+study_policy("sumo-nomode", "sumo without the likeliest mode's query (research)",
+             MODE_MASS=2.0)
 
 
 POLICIES = ["sumo-searched", "sumo", "sumo-2centres", "sumo-20candidates", "sumo-20lists",
-            "sumo-4centres"]
+            "sumo-4centres", "sumo-nomode"]
 
 
 def latency(items: int, users: int, steps: int, policies: list[str]) -> None:

@@ -40,10 +40,12 @@ class TallyingPolicy(EveryItemPolicy):
     _normal: set[str] = set()
 
     def _neighbours(self, regions: RegionMap, points: list[Vector | int], limit: int,
-                    exclude: Collection[str]) -> list[list[Hit]]:
-        normal = super(EveryItemPolicy, self)._neighbours(regions, points, limit, exclude)
+                    exclude: Collection[str], *, mode: Vector | None = None
+                    ) -> list[list[Hit]]:
+        normal = super(EveryItemPolicy, self)._neighbours(regions, points, limit, exclude,
+                                                          mode=mode)
         self._normal = {h.id for hits in normal for h in hits}
-        return super()._neighbours(regions, points, limit, exclude)
+        return super()._neighbours(regions, points, limit, exclude, mode=mode)
 
     def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
         self._normal = set()

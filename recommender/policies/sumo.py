@@ -48,7 +48,7 @@ from recommender.centres import CentreLists
 from recommender.centres import lists_for as centre_lists
 from recommender.exclusion import excluding
 from recommender.policies.base import Policy, Scored, slerp
-from recommender.policies.evidence import LOG_REF, RegionEvidence
+from recommender.policies.evidence import LOG_REF, RegionEvidence, interest
 from recommender.regions import RegionMap, regions_for
 from recommender.state import (
     UserState,
@@ -246,6 +246,14 @@ class SumoTargetPolicy(Policy):
 # --- sumo: the target optimiser plus a Bayesian search over the corpus' regions ----------
 CANDIDATES = 10  # items per query point the expected dwell chooses from
 CENTRES = 1  # likeliest regions whose centres are queried besides the mean: one query each
+# The likeliest mode of the posterior (its likeliest region and every region under which
+# that one's centre is of interest, I_h >= MODE_REACH) gets a query around the blend of its
+# own centres once it holds MODE_MASS of the posterior, unless that blend lies within
+# SAME_COS of the whole posterior's (the same items). Set beforehand, not tuned
+# (docs/research.md).
+MODE_REACH = 0.5
+MODE_MASS = 0.05
+SAME_COS = 0.98
 DUPLICATE_COS = 0.95  # one batch shows no two items this alike
 # Until a region's lift is credibly there (its lower PROBE_SD bound under PROBE_LIFT), one slot
 # of a batch shows the item nearest the likeliest region's centre (a clean test of the
@@ -261,7 +269,8 @@ LINEAR_QUERY = 0.05  # the direction hypothesis gets a query of its own above th
 # Search beam (HNSW ef) of the queries composed per request, the posterior's blend of
 # centres and a broad taste's direction: far from any item, the graph finds 0.4-0.8 of
 # their true neighbours at the store's 256 (research/bench_query_recall.py); 1024 found
-# no more capture than 512 and cost more (docs/research.md).
+# no more capture than 512 and cost more (docs/research.md). When the likeliest mode's
+# blend is queried too, both it and the whole blend are searched at the store's own beam.
 WIDE_EF = 512
 
 
@@ -274,7 +283,9 @@ class SumoPolicy(SumoTargetPolicy):
     place the user wants, by how well "they look longer the nearer an image is to it"
     explains their dwell times (``recommender.policies.evidence``), and shows the items of
     highest posterior-expected dwell among the unseen items nearest the posterior's mean
-    direction and the likeliest region's centre and, once "interest grows along a
+    direction, the blend of its likeliest mode's centres (``likeliest_mode``: a narrow taste
+    straddles neighbouring regions, where the whole blend is pulled away by the rest of
+    the posterior) and the likeliest region's centre and, once "interest grows along a
     direction" is a likely hypothesis (a broad taste, which is no place), along that
     direction. Early on, an item between
     several likely regions is worth more than any one region's, and showing it narrows the
@@ -327,17 +338,21 @@ class SumoPolicy(SumoTargetPolicy):
         direction = ev.direction(post) if post.linear >= LINEAR_QUERY else None
         searching = (limit >= 2 and post.linear < p[top]
                      and post.g[top] - PROBE_SD * post.g_sd[top] < PROBE_LIFT)
-        # Around the posterior's mean direction (what likely regions share), around the
+        # Around the posterior's mean direction (what likely regions share); around the
         # likeliest regions' centres, so that a region the mean has moved away from is still
-        # reached, and, while searching, the least-touched regions' centres.
+        # reached; while searching, around the least-touched regions' centres; and around
+        # the likeliest mode's own blend when the whole one lies away from it.
         cover = ([int(r) for r in np.argsort(ev.si + 1e-3 * self.rng.random(regions.size),
                                              kind="stable")[:COVER]]
                  if searching and limit >= 3 else [])
         centres = [int(r) for r in likeliest] + cover
+        blend = unit(p @ regions.centroids)
+        mode = likeliest_mode(regions, p)
+        if mode is not None and float(mode @ blend) >= SAME_COS:
+            mode = None
         results = self._neighbours(
-            regions, [unit(p @ regions.centroids), *centres,
-                      *([] if direction is None else [direction])],
-            max(CANDIDATES, 2 * limit), exclude)
+            regions, [blend, *centres, *([] if direction is None else [direction])],
+            max(CANDIDATES, 2 * limit), exclude, mode=mode)
         found: dict[str, Hit] = {}
         for hits in results:
             for h in hits:
@@ -358,20 +373,29 @@ class SumoPolicy(SumoTargetPolicy):
                 for i in _distinct(rank, vectors, limit)]
 
     def _neighbours(self, regions: RegionMap, points: list[Vector | int], limit: int,
-                    exclude: Collection[str]) -> list[list[Hit]]:
+                    exclude: Collection[str], *, mode: Vector | None = None
+                    ) -> list[list[Hit]]:
         """The unseen items nearest each point (a region's index for its centre), with
-        vectors. Centres come from this process's lists where it keeps them
-        (``recommender.centres``); the rest go to the store in one call (one round trip to
-        a Qdrant server, one exclusion filter), composed points with the wide beam."""
+        vectors, then, given the likeliest mode's blend, those nearest it. Centres come
+        from this process's lists where it keeps them (``recommender.centres``); the rest
+        go to the store in one call (one round trip to a Qdrant server, one exclusion
+        filter), the other composed points with the wide beam unless the mode is asked
+        too (the first point, the whole blend, then at the store's)."""
         lists = centre_lists(self.store, regions)
         known = [self._listed(lists, q, limit, exclude) if isinstance(q, int) else None
                  for q in points]
         ask = [q for q, got in zip(points, known, strict=True) if got is None]
+        beams: list[int | None] = [None if isinstance(q, int) else WIDE_EF for q in ask]
+        if mode is not None and known[0] is None:
+            # The mode's own query finds what the whole blend's wider beam would add near
+            # it: both at the store's beam cost about what the whole one did at the wide.
+            beams[0] = None
         searched = iter(self.store.search_many(
-            [regions.centroids[q] if isinstance(q, int) else q for q in ask], limit,
+            [regions.centroids[q] if isinstance(q, int) else q
+             for q in [*ask, *([] if mode is None else [mode])]], limit,
             exclude=exclude, with_vectors=True,
-            ef=[None if isinstance(q, int) else WIDE_EF for q in ask]))
-        return [got if got is not None else next(searched) for got in known]
+            ef=beams + ([] if mode is None else [None])))
+        return [got if got is not None else next(searched) for got in known] + list(searched)
 
     @staticmethod
     def _listed(lists: CentreLists | None, region: int, limit: int,
@@ -383,6 +407,23 @@ class SumoPolicy(SumoTargetPolicy):
         regions = regions_for(self.store)
         if regions is not None:
             centre_lists(self.store, regions)
+
+
+def likeliest_mode(regions: RegionMap, probs: np.ndarray) -> Vector | None:
+    """The probability-weighted blend of the centres of the posterior's likeliest mode: its
+    likeliest region and every region under which that one's centre is of interest. None
+    while the mode holds less than ``MODE_MASS``.
+
+    A narrow taste often straddles neighbouring regions; their blend lies where it is,
+    while the whole posterior's blend is pulled toward the small shares of every other
+    region. Valuing every unseen item instead of the queries' nearest showed what that
+    costs at 100k items (docs/research.md)."""
+    top = int(np.argmax(probs))
+    members = interest(regions, regions.centroids @ regions.centroids[top]) >= MODE_REACH
+    members[top] = True
+    if float(probs[members].sum()) < MODE_MASS:
+        return None
+    return unit(probs[members] @ regions.centroids[members])
 
 
 def _distinct(value: np.ndarray, vectors: np.ndarray, limit: int) -> list[int]:
