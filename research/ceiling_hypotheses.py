@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 import recommender.sim.ceiling as ceiling_module
+from recommender.sim.bench import bench_seed
 from recommender.sim.corpus import SyntheticCorpus
 from recommender.sim.harness import store_of
 from recommender.sim.runner import run_user
@@ -81,7 +82,7 @@ def main() -> int:
             firsts: dict[tuple[str, int], list[int]] = {arm: [] for arm in arms}
             t0 = time.perf_counter()
             for i, user in enumerate(users):
-                seed = args.seed * 7919 + 1000 * i + 17  # the benchmark's run seeds
+                seed = bench_seed(args.seed, i)
                 oracle = run_user(store, corpus, user, i, "oracle", horizon=args.horizon,
                                   batch=args.batch, seed=seed)
                 for prior, h in arms:

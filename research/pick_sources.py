@@ -25,6 +25,7 @@ from recommender.centres import lists_for
 from recommender.policies import REGISTRY
 from recommender.policies.evidence import RegionEvidence
 from recommender.regions import RegionMap, regions_for
+from recommender.sim.bench import bench_seed
 from recommender.sim.harness import store_of
 from recommender.sim.runner import run_user
 from recommender.sim.worlds import world
@@ -86,7 +87,7 @@ def main() -> int:
             tally.clear()
             for i, user in enumerate(w.make_users(model, corpus, args.users, seed=args.seed)):
                 run_user(store, corpus, user, i, TallyingPolicy.name, horizon=args.horizon,
-                         batch=5, seed=args.seed * 7919 + 1000 * i + 17)
+                         batch=5, seed=bench_seed(args.seed, i))
             n = max(tally["picks"], 1)
             cells = ", ".join(f"{k} {tally[k] / n:.2f}" for k in tally if k != "picks")
             print(f"{args.world} {model}: {n} picks | {cells}", flush=True)

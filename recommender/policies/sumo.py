@@ -386,16 +386,17 @@ class SumoPolicy(SumoTargetPolicy):
                  for q in points]
         ask = [q for q, got in zip(points, known, strict=True) if got is None]
         beams: list[int | None] = [None if isinstance(q, int) else WIDE_EF for q in ask]
-        if mode is not None and known[0] is None:
-            # The mode's own query finds what the whole blend's wider beam would add near
-            # it: both at the store's beam cost a little more than the whole one at the
-            # wide (1.03-1.07x the engine's time, docs/research.md).
-            beams[0] = None
+        if mode is not None:
+            if known[0] is None:
+                # The mode's own query finds what the whole blend's wider beam would add
+                # near it: both at the store's beam cost a little more than the whole one
+                # at the wide (1.03-1.07x the engine's time, docs/research.md).
+                beams[0] = None
+            ask.append(mode)
+            beams.append(None)
         searched = iter(self.store.search_many(
-            [regions.centroids[q] if isinstance(q, int) else q
-             for q in [*ask, *([] if mode is None else [mode])]], limit,
-            exclude=exclude, with_vectors=True,
-            ef=beams + ([] if mode is None else [None])))
+            [regions.centroids[q] if isinstance(q, int) else q for q in ask], limit,
+            exclude=exclude, with_vectors=True, ef=beams))
         return [got if got is not None else next(searched) for got in known] + list(searched)
 
     @staticmethod

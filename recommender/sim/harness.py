@@ -54,6 +54,6 @@ def run_with_oracle(
 
 
 def user_seed(seed: int, index: int) -> int:
-    """The run seed of user ``index`` in a study (the benchmark's formula is this + 17, so
-    a study's users are not the benchmark's)."""
+    """The run seed of user ``index`` in a study (the benchmark's, ``bench_seed``, is this
+    + 17, so a study's users are not the benchmark's)."""
     return seed * 7919 + 1000 * index
