@@ -51,6 +51,7 @@ from tests.serve_process import ServeProcess
 SEED = 0
 DIM = 512
 CLUSTERS = 200
+BUILD = "int8 copy\n"  # what a cached store was built with (the items' int8 copy)
 
 
 def cache_dir(items: int) -> Path:
@@ -59,17 +60,18 @@ def cache_dir(items: int) -> Path:
 
 
 def corpus_and_data(items: int) -> tuple[SyntheticCorpus, Path]:
-    """The corpus (regenerated: it is deterministic) and a data folder holding it."""
+    """The corpus (regenerated: it is deterministic) and a data folder holding it, built
+    again when the store's layout has changed since (``BUILD``)."""
     corpus = make_corpus(items, dim=DIM, clusters=CLUSTERS, seed=SEED)
     folder = cache_dir(items)
     done = folder / "READY"
-    if not done.exists():
+    if not done.exists() or done.read_text() != BUILD:
         shutil.rmtree(folder, ignore_errors=True)
         print(f"building the store in {folder} (once) ...", flush=True)
         t = time.perf_counter()
         with EdgeStore(folder) as store:
             load_corpus(store, corpus)  # upserts, then builds the HNSW index
-        done.write_text("ok\n")
+        done.write_text(BUILD)
         print(f"  built in {time.perf_counter() - t:.0f} s", flush=True)
     return corpus, folder
 

@@ -32,7 +32,7 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
-from indexer.store import edge
+from indexer.store import common
 from indexer.store.edge import EdgeStore
 from recommender import centres
 from recommender.policies.evidence import linear_basis
@@ -93,12 +93,12 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lists", type=int, default=8,
                     help="regions whose centre lists are searched for a blend")
-    ap.add_argument("--ef-construct", type=int, default=edge.HNSW_EF_CONSTRUCT,
+    ap.add_argument("--ef-construct", type=int, default=common.HNSW_EF_CONSTRUCT,
                     help="the graph's build beam (the product's by default)")
     args = ap.parse_args()
     efs = [int(x) for x in args.ef.split(",")]
     # ``EdgeStore._items_config`` reads the build beam when a store is built.
-    edge.HNSW_EF_CONSTRUCT = args.ef_construct
+    common.HNSW_EF_CONSTRUCT = args.ef_construct
     t0 = time.perf_counter()
     corpus = world(args.world).make_corpus(args.items, args.seed)
     built = time.perf_counter()

@@ -30,6 +30,16 @@ from indexer.store.base import (
     point_id,
 )
 
+# The items' index, on both backends. An int8 copy of every vector (scalar quantization):
+# the HNSW walk compares one byte per dimension, and the best OVERSAMPLING x limit it finds
+# are scored again with the full vectors. The graph is built with a beam of
+# HNSW_EF_CONSTRUCT, which the copy makes cheap enough to widen: queries far from every
+# item (sumo's blends of region centres) find their true neighbours far more often in a
+# graph built wider (research/bench_quantization.py, research/bench_query_recall.py).
+QUANTILE = 0.99  # the int8 scale spans this share of the coordinates; outliers clip
+OVERSAMPLING = 2.0
+HNSW_EF_CONSTRUCT = 128
+
 # Document payload keys.
 DOC_NAMESPACE = "ns"
 DOC_KEY = "key"

@@ -18,6 +18,11 @@ acknowledged write survives SIGKILL of the process (it is replayed on the next o
 ``flush()`` makes segments durable against power loss too, and ``close()`` flushes.
 Edge builds its HNSW index only in ``optimize()``: call it after bulk loads.
 
+Search: the items keep an int8 copy of every vector in RAM (``common.QUANTILE``); the HNSW
+walk compares those, a quarter of the bytes per step, and the best ``common.OVERSAMPLING``
+times ``limit`` found are scored again with the full vectors. A store made before the copy
+existed gains it at its next ``optimize()``.
+
 Space: every document write appends the whole body to the write-ahead log and to the
 payload storage, and Edge reuses neither until a flush (the log is truncated, freed payload
 blocks become reusable). So the writer that brings the document bodies written since the
@@ -69,15 +74,18 @@ SPEC_FILE = "spec.json"
 ITEMS_DIR = "items"
 DOCUMENTS_DIR = "documents"
 LOCK_FILE = ".lock"
-HNSW_EF_CONSTRUCT = 64
 HNSW_EF_SEARCH = 256
-_SEARCH_PARAMS = qe.SearchParams(hnsw_ef=HNSW_EF_SEARCH)
-_EXACT_PARAMS = qe.SearchParams(exact=True)
+_QUANTIZATION = qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=common.QUANTILE,
+                                            always_ram=True)
+_RESCORED = qe.QuantizationSearchParams(rescore=True, oversampling=common.OVERSAMPLING)
+_SEARCH_PARAMS = qe.SearchParams(hnsw_ef=HNSW_EF_SEARCH, quantization=_RESCORED)
+# Exact means every full vector: the int8 copy would make a scan approximate again.
+_EXACT_PARAMS = qe.SearchParams(exact=True, quantization=qe.QuantizationSearchParams(ignore=True))
 
 
 @functools.lru_cache(maxsize=16)
 def _beam(ef: int) -> qe.SearchParams:
-    return qe.SearchParams(hnsw_ef=ef)
+    return qe.SearchParams(hnsw_ef=ef, quantization=_RESCORED)
 
 _DOC_SPARSE = "none"  # the documents shard needs some vector config; it stores none
 KNOWN_VERSIONS = 1 << 16  # document versions remembered (~100 bytes each), then forgotten
@@ -193,7 +201,9 @@ class EdgeStore(Store):
         try:
             self._spec = self._read_spec()
             if self._spec is not None:
-                self._items = _open_shard(self.root / ITEMS_DIR, self._items_config(self._spec))
+                # Reconfigured: a store made before the int8 copy gains it at optimize().
+                self._items = _open_shard(self.root / ITEMS_DIR, self._items_config(self._spec),
+                                          reconfigure=True)
             self._docs = self._open_documents()
         except BaseException:
             self.close()
@@ -208,12 +218,11 @@ class EdgeStore(Store):
 
     @staticmethod
     def _items_config(spec: CollectionSpec) -> qe.EdgeConfig:
-        # A smaller ef_construct than Qdrant's 100 builds the graph faster; the larger
-        # search ef wins the recall back (benchmarks/bench_store.py measures both).
         return qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(size=spec.dim, distance=qe.Distance.Cosine),
-            hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=HNSW_EF_CONSTRUCT,
+            hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=common.HNSW_EF_CONSTRUCT,
                                            full_scan_threshold=10_000),
+            quantization_config=_QUANTIZATION,
         )
 
     def _open_documents(self) -> qe.EdgeShard:

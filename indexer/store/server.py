@@ -164,6 +164,8 @@ class ServerStore(Store):
             self._create_collection(
                 self.collection,
                 vectors_config=qm.VectorParams(size=spec.dim, distance=qm.Distance.COSINE),
+                hnsw_config=qm.HnswConfigDiff(ef_construct=common.HNSW_EF_CONSTRUCT),
+                quantization_config=_QUANTIZATION,
                 metadata=common.spec_to_dict(spec),
             )
             stored = self._read_spec()
@@ -470,8 +472,14 @@ class ServerStore(Store):
             yield common.document_from_payload(r.payload or {})
 
 
-def _search_params(ef: int | None, exact: bool) -> qm.SearchParams | None:
-    """Qdrant's search parameters for a beam (``None``: the server's default)."""
+_QUANTIZATION = qm.ScalarQuantization(scalar=qm.ScalarQuantizationConfig(
+    type=qm.ScalarType.INT8, quantile=common.QUANTILE, always_ram=True))
+_RESCORED = qm.QuantizationSearchParams(rescore=True, oversampling=common.OVERSAMPLING)
+
+
+def _search_params(ef: int | None, exact: bool) -> qm.SearchParams:
+    """Qdrant's search parameters for a beam (``None``: the server's default); exact means
+    every full vector, the int8 copy ignored."""
     if exact:
-        return qm.SearchParams(exact=True)
-    return None if ef is None else qm.SearchParams(hnsw_ef=ef)
+        return qm.SearchParams(exact=True, quantization=qm.QuantizationSearchParams(ignore=True))
+    return qm.SearchParams(hnsw_ef=ef, quantization=_RESCORED)

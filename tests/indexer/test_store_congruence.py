@@ -18,6 +18,7 @@ import threading
 from collections.abc import Collection, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -551,6 +552,52 @@ def test_exact_edge_search_is_the_true_nearest_at_a_size_the_graph_serves(tmp_pa
             mixed = found(store, ef=[16 if k % 2 else None for k in range(len(queries))])
             assert mixed == [a if k % 2 else b for k, (a, b) in
                              enumerate(zip(found(store, ef=16), found(store), strict=True))]
+
+
+def test_edge_keeps_an_int8_copy_and_a_store_made_without_one_gains_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    import indexer.store.edge as edge
+    from indexer.store import common
+
+    def config(root: Path) -> dict[str, Any]:
+        cfg: dict[str, Any] = json.loads(
+            (root / "sumo_items" / "items" / "edge_config.json").read_text())
+        return cfg
+
+    def copy(root: Path) -> object:
+        return config(root).get("quantization_config")
+
+    def beam(root: Path) -> object:
+        return config(root)["hnsw_config"]["ef_construct"]
+
+    rng = np.random.default_rng(5)
+    x = _unit(rng.standard_normal((6000, 64)))
+    ids = [f"v{i}" for i in range(len(x))]
+    queries = list(_unit(rng.standard_normal((10, 64))))
+    truth = [_top(x @ q, ids, 10) for q in queries]
+    with EdgeStore(tmp_path / "new") as store:
+        store.ensure_collection(CollectionSpec(dim=64, model="test/none"))
+    assert copy(tmp_path / "new") == {"scalar": {"type": "int8", "quantile": common.QUANTILE,
+                                                 "always_ram": True}}
+    assert beam(tmp_path / "new") == common.HNSW_EF_CONSTRUCT
+    with monkeypatch.context() as m:  # a store as made before the copy existed
+        m.setattr(edge, "_QUANTIZATION", None)
+        m.setattr(common, "HNSW_EF_CONSTRUCT", 64)
+        with EdgeStore(tmp_path / "old") as store:
+            store.ensure_collection(CollectionSpec(dim=64, model="test/none"))
+            store.upsert([Item(i, v) for i, v in zip(ids, x, strict=True)])
+            store.optimize()
+        assert copy(tmp_path / "old") is None and beam(tmp_path / "old") == 64
+    with EdgeStore(tmp_path / "old") as store:
+        assert copy(tmp_path / "old") == copy(tmp_path / "new")
+        assert beam(tmp_path / "old") == common.HNSW_EF_CONSTRUCT
+        store.optimize()  # builds the copy
+        got = [[h.id for h in r] for r in store.search_many(queries, 10, ef=512)]
+        assert np.mean([len(set(g) & set(t)) / 10 for g, t in zip(got, truth, strict=True)]) > 0.9
+        assert [[h.id for h in r] for r in store.search_many(queries, 10, exact=True)] == truth
 
 
 def test_search_beams_are_congruent_and_checked(pair, queries) -> None:
