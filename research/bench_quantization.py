@@ -14,8 +14,8 @@ compares that with the same corpus in a store built as before both (no copy,
 and optimize; ``--copy-only`` builds both with today's ``ef_construct``), then,
 interleaved in this process, times searches (with vectors, 150 ids excluded, ``ef`` 256
 and 512) for queries at items and for blends of three items (the kind ``sumo`` composes,
-away from every item) with recall@10 against an exact NumPy scan, and ``Engine.recommend``
-of ``sumo`` over each. ``variants`` runs ``bench_variants.py``;
+away from every item) with recall@10 against an exact NumPy scan, Qdrant's MMR query,
+and ``Engine.recommend`` of ``sumo`` over each. ``variants`` runs ``bench_variants.py``;
 ``sumo-fullvectors`` is ``sumo`` with every search over the full vectors of the same store
 (its graph built with the copy), so a paired run measures what rescoring misses.
 """
@@ -117,6 +117,7 @@ def store(items: int, queries: int, ef_construct: int) -> None:
         with before, EdgeStore(root / "now") as now:
             stores = {"before": before, "now": now}
             _searches(stores, corpus.vectors, corpus.ids, queries)
+            _mmr(stores, corpus.vectors, corpus.ids, queries)
             _engines(stores, corpus)
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -149,6 +150,28 @@ def _searches(stores: dict[str, EdgeStore], vectors: np.ndarray, ids: list[str],
             print(f"{kind:6} ef {ef}: " + "; ".join(
                 f"{k} p50 {np.median(took[k]) * 1e3:.2f} ms ({np.median(took[k]) / base:.2f}x) "
                 f"recall@10 {np.mean(recall[k]):.3f}" for k in stores))
+
+
+def _mmr(stores: dict[str, EdgeStore], vectors: np.ndarray, ids: list[str], n: int) -> None:
+    """Qdrant's MMR query (``sumo-target``'s), 100 candidates, 10 kept, 150 ids excluded."""
+    rng = np.random.default_rng(2)
+    exclude = [ids[i] for i in rng.choice(len(vectors), 150, replace=False)]
+    qs = vectors[rng.choice(len(vectors), n, replace=False)]
+    took: dict[str, list[float]] = {k: [] for k in stores}
+    picked: dict[str, list[set[str]]] = {k: [] for k in stores}
+    for rnd in range(2):
+        for j, q in enumerate(qs):
+            for k in list(stores) if (j + rnd) % 2 == 0 else list(stores)[::-1]:
+                t = time.perf_counter()
+                hits = stores[k].search_mmr(q, 10, candidates=100, exclude=exclude)
+                took[k].append(time.perf_counter() - t)
+                if rnd == 0:
+                    picked[k].append({h.id for h in hits})
+    base = float(np.median(took["before"]))
+    same = np.mean([len(a & b) / 10 for a, b in zip(picked["before"], picked["now"], strict=True)])
+    print("mmr    ef 256: " + "; ".join(
+        f"{k} p50 {np.median(took[k]) * 1e3:.2f} ms ({np.median(took[k]) / base:.2f}x)"
+        for k in stores) + f"; the same picks {same:.2f}")
 
 
 def _engines(stores: dict[str, EdgeStore], corpus: Any) -> None:
