@@ -11,7 +11,8 @@ compares that with the same corpus in a store built as before both (no copy,
         --items 100000 --users 24 --paired --vs sumo-fullvectors
 
 ``store`` builds both stores of ``bench_load``'s corpus one after the other (time to load
-and optimize; ``--copy-only`` builds both with today's ``ef_construct``), then,
+and optimize; ``--copy-only`` builds both with today's ``ef_construct``, which
+``--ef-construct`` sets for the process), then,
 interleaved in this process, times searches (with vectors, 150 ids excluded, ``ef`` 256
 and 512) for queries at items and for blends of three items (the kind ``sumo`` composes,
 away from every item) with recall@10 against an exact NumPy scan, Qdrant's MMR query,
@@ -218,8 +219,11 @@ def main() -> int:
     ap.add_argument("--queries", type=int, default=200, help="per kind")
     ap.add_argument("--copy-only", action="store_true",
                     help="build the store before with today's ef_construct (the copy alone)")
+    ap.add_argument("--ef-construct", type=int, default=common.HNSW_EF_CONSTRUCT,
+                    help="today's build beam for this process (a research poke)")
     args = ap.parse_args()
-    store(args.items, args.queries, common.HNSW_EF_CONSTRUCT if args.copy_only else 64)
+    common.HNSW_EF_CONSTRUCT = args.ef_construct
+    store(args.items, args.queries, args.ef_construct if args.copy_only else 64)
     return 0
 
 
