@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import orjson
 
+from indexer.store import common
 from indexer.store.edge import EdgeStore
 from recommender.api import server_timing
 from recommender.sim.corpus import SyntheticCorpus, load_corpus, make_corpus
@@ -51,7 +52,8 @@ from tests.serve_process import ServeProcess
 SEED = 0
 DIM = 512
 CLUSTERS = 200
-BUILD = "int8 copy\n"  # what a cached store was built with (the items' int8 copy)
+# What a cached store was built with: a store's layout changes with these (docs/store.md).
+BUILD = f"int8 copy q{common.QUANTILE}, ef_construct {common.HNSW_EF_CONSTRUCT}\n"
 
 
 def cache_dir(items: int) -> Path:

@@ -20,8 +20,9 @@ Edge builds its HNSW index only in ``optimize()``: call it after bulk loads.
 
 Search: the items keep an int8 copy of every vector in RAM (``common.QUANTILE``); the HNSW
 walk compares those, a quarter of the bytes per step, and the best ``common.OVERSAMPLING``
-times ``limit`` found are scored again with the full vectors. A store made before the copy
-existed gains it at its next ``optimize()``.
+times ``limit`` found are scored again with the full vectors; the graph is built with a
+beam of ``common.HNSW_EF_CONSTRUCT``. A store made before either gains it at its next
+``optimize()``.
 
 Space: every document write appends the whole body to the write-ahead log and to the
 payload storage, and Edge reuses neither until a flush (the log is truncated, freed payload
@@ -201,7 +202,8 @@ class EdgeStore(Store):
         try:
             self._spec = self._read_spec()
             if self._spec is not None:
-                # Reconfigured: a store made before the int8 copy gains it at optimize().
+                # Reconfigured: a store made before the index's current layout (the int8
+                # copy, the build beam) is rebuilt to it at its next optimize().
                 self._items = _open_shard(self.root / ITEMS_DIR, self._items_config(self._spec),
                                           reconfigure=True)
             self._docs = self._open_documents()
