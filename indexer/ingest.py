@@ -630,8 +630,8 @@ def index_into(store: Store, settings: CorpusSettings, paths: Sequence[str | os.
     catalog.write(store, {})
     report.deleted_items = catalog.finish(store)
     _record_failures(store, found, report)
-    # Always: it costs microseconds when nothing is due, and a store made before the
-    # index's current layout (docs/store.md) is rebuilt to it here.
+    # Always: it returns at once when nothing is due, and a store made before the index's
+    # current layout (docs/store.md) is rebuilt to it here.
     store.optimize()
     store.flush()
     report.items = store.count()

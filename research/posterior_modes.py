@@ -75,20 +75,14 @@ class ModesPolicy(SumoPolicy):
     def _neighbours(self, regions: RegionMap, points: list[Vector | int], limit: int,
                     exclude: Collection[str], *, mode: Vector | None = None
                     ) -> list[list[Hit]]:
+        # The modes ride along as more composed points (the product searches those at
+        # WIDE_EF when no mode of its own is asked); their hits join the whole blend's.
         whole = points[0]
         assert not isinstance(whole, int)
         modes = [m for m in self._modes if float(m @ whole) < product.SAME_COS]
-        lists = product.centre_lists(self.store, regions)
-        known = [self._listed(lists, q, limit, exclude) if isinstance(q, int) else None
-                 for q in points]
-        ask = [q for q, got in zip(points, known, strict=True) if got is None] + modes
-        searched = iter(self.store.search_many(
-            [regions.centroids[q] if isinstance(q, int) else q for q in ask], limit,
-            exclude=exclude, with_vectors=True,
-            ef=[None if isinstance(q, int) else product.WIDE_EF for q in ask]))
-        found = [got if got is not None else next(searched) for got in known]
-        found[0] = found[0] + [h for hits in searched for h in hits]
-        return found
+        found = super()._neighbours(regions, [*points, *modes], limit, exclude)
+        found[0] = found[0] + [h for hits in found[len(points):] for h in hits]
+        return found[:len(points)]
 
 
 class FirstModeWidePolicy(ModesPolicy):

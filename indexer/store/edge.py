@@ -79,7 +79,6 @@ HNSW_EF_SEARCH = 256
 _QUANTIZATION = qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=common.QUANTILE,
                                             always_ram=True)
 _RESCORED = qe.QuantizationSearchParams(rescore=True, oversampling=common.OVERSAMPLING)
-_SEARCH_PARAMS = qe.SearchParams(hnsw_ef=HNSW_EF_SEARCH, quantization=_RESCORED)
 # Exact means every full vector: the int8 copy would make a scan approximate again.
 _EXACT_PARAMS = qe.SearchParams(exact=True, quantization=qe.QuantizationSearchParams(ignore=True))
 
@@ -87,6 +86,9 @@ _EXACT_PARAMS = qe.SearchParams(exact=True, quantization=qe.QuantizationSearchPa
 @functools.lru_cache(maxsize=16)
 def _beam(ef: int) -> qe.SearchParams:
     return qe.SearchParams(hnsw_ef=ef, quantization=_RESCORED)
+
+
+_SEARCH_PARAMS = _beam(HNSW_EF_SEARCH)
 
 _DOC_SPARSE = "none"  # the documents shard needs some vector config; it stores none
 KNOWN_VERSIONS = 1 << 16  # document versions remembered (~100 bytes each), then forgotten

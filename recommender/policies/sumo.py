@@ -387,11 +387,11 @@ class SumoPolicy(SumoTargetPolicy):
         ask = [q for q, got in zip(points, known, strict=True) if got is None]
         beams: list[int | None] = [None if isinstance(q, int) else WIDE_EF for q in ask]
         if mode is not None:
-            if known[0] is None:
-                # The mode's own query finds what the whole blend's wider beam would add
-                # near it: both at the store's beam cost a little more than the whole one
-                # at the wide (1.03-1.07x the engine's time, docs/research.md).
-                beams[0] = None
+            # The mode's own query finds what the whole blend's (the first point, never a
+            # centre) wider beam would add near it: both at the store's beam cost a little
+            # more than the whole one at the wide (1.03-1.07x the engine's time,
+            # docs/research.md).
+            beams[0] = None
             ask.append(mode)
             beams.append(None)
         searched = iter(self.store.search_many(
