@@ -5,7 +5,9 @@ search, stripped of the store, the optimizer and the candidate queries, with its
 and its way of choosing set by hand, on the benchmark's users and capture (T <= 100):
 
 - ``--hypotheses clusters``: the places are the simulator's true cluster centres (the
-  hidden tastes lie within cosine ~0.96 of one); ``regions``: the k-means map SUMO uses;
+  hidden tastes lie within cosine ~0.96 of one); ``regions``: the k-means map SUMO uses
+  (``--regions K`` sets its size); ``medoids``: that map with each centroid replaced by
+  the item nearest it (a place on the data, not the average of a curved patch);
   ``tastes``: one place per cluster, each jittered off its centre as a taste is, and the
   user's own cluster's place exactly the user's (first) taste, so that finding the place
   is finding the taste.
@@ -32,8 +34,10 @@ and its way of choosing set by hand, on the benchmark's users and capture (T <= 
     python research/bench_search_ceiling.py --choose kg --kg-weight 0.3
     python research/bench_search_ceiling.py --choose believer
     python research/bench_search_ceiling.py --hypotheses tastes
+    python research/bench_search_ceiling.py --world manifold:lognormal --models niche
 
-No store is involved: the corpus is the benchmark's (512-d, 200 clusters), in memory.
+No store is involved: the corpus is the benchmark's (512-d, 200 clusters), in memory;
+``--world`` takes one of the benchmark's worlds' corpus and users instead.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from recommender.sim.corpus import APPEAL_SD, SyntheticCorpus, make_corpus
 from recommender.sim.harness import user_seed
 from recommender.sim.runner import Truth
 from recommender.sim.users import SimUser, UserModel, jitter, make_users
+from recommender.sim.worlds import world
 
 
 class KnownModel:
@@ -212,31 +217,47 @@ def main() -> int:
                     metavar="T<=100", help="(drift users change taste after 100)")
     ap.add_argument("--batch", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--hypotheses", choices=("clusters", "regions", "tastes"), default="clusters")
+    ap.add_argument("--hypotheses", choices=("clusters", "regions", "medoids", "tastes"),
+                    default="clusters")
+    ap.add_argument("--regions", type=int, help="places of the k-means map (default: SUMO's "
+                    "count for the collection)")
     ap.add_argument("--knowledge", choices=("known", "policy"), default="known")
     ap.add_argument("--choose", choices=("greedy", "thompson", "kg", "believer"), default="greedy")
     ap.add_argument("--temper", type=float, default=1.0, help="Thompson draws: posterior^t")
     ap.add_argument("--kg-weight", type=float, default=1.0)
     ap.add_argument("--kg-samples", type=int, default=16)
     ap.add_argument("--noise-free", action="store_true", help="dwell = its expectation")
+    ap.add_argument("--world", help="a benchmark world (CORPUS:DWELL or a preset) instead of "
+                    "the default corpus and users")
+    ap.add_argument("--models", default=",".join(m.value for m in UserModel),
+                    help="comma-separated tastes")
     args = ap.parse_args()
     if args.choose in ("kg", "believer") and args.knowledge != "known":
         ap.error(f"--choose {args.choose} needs --knowledge known")
     t0 = time.perf_counter()
-    corpus = make_corpus(args.items, 512, 200, seed=args.seed)
-    places = (calibrated(corpus.vectors, corpus.centers, args.items)
-              if args.hypotheses != "regions" else build_region_map(corpus.vectors))
+    w = world(args.world) if args.world else None
+    corpus = (w.make_corpus(args.items, args.seed) if w is not None
+              else make_corpus(args.items, 512, 200, seed=args.seed))
+    if args.hypotheses in ("regions", "medoids"):
+        places = build_region_map(corpus.vectors, k=args.regions)
+        if args.hypotheses == "medoids":  # each region's item nearest its centroid
+            medoids = np.argmax(corpus.vectors @ places.centroids.T, axis=0)
+            places = calibrated(corpus.vectors, corpus.vectors[medoids], args.items)
+    else:
+        places = calibrated(corpus.vectors, corpus.centers, args.items)
     means = []
     row = []
-    for model in UserModel:
-        users = make_users(model.value, corpus, args.users, seed=args.seed)
+    for model in [UserModel(m) for m in args.models.split(",")]:
+        users = (w.make_users(model.value, corpus, args.users, args.seed) if w is not None
+                 else make_users(model.value, corpus, args.users, seed=args.seed))
         caps = []
         for i, u in enumerate(users):
             u.noiseless = args.noise_free
             caps.append(run(u, i, corpus, places, args))
         means.append(float(np.mean(caps)))
         row.append(f"{model.value} {means[-1]:.2f}")
-    label = (f"{args.hypotheses}, {args.knowledge}, {args.choose}"
+    label = ((f"{args.world}: " if args.world else "")
+             + f"{args.hypotheses}, {args.knowledge}, {args.choose}"
              + (f" (temper {args.temper:g})" if args.choose == "thompson" else "")
              + (f" (weight {args.kg_weight:g})" if args.choose == "kg" else "")
              + (", noise-free" if args.noise_free else ""))

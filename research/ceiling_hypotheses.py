@@ -18,11 +18,21 @@ per region, as ``sumo``'s, assumes); the user's own taste stays in the list:
 
     PYTHONPATH=. python research/ceiling_hypotheses.py --world default --items 100000 \\
         --users 12 --models niche --hypotheses 200 --prior world,clusters,items
+
+A world's taste points are themselves knowledge the collection does not show: on the
+``manifold`` corpus, single-place tastes lie at 200 hidden anchor points of a continuous
+surface. ``--prior anywhere`` draws the alternatives around items picked at random (a
+taste as far off its item as a taste is off its anchor), places anywhere the collection
+has images:
+
+    PYTHONPATH=. python research/ceiling_hypotheses.py --world manifold:lognormal \
+        --items 10000 --users 24 --models niche --hypotheses 200 --prior world,anywhere
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -35,7 +45,7 @@ from recommender.sim.runner import run_user
 from recommender.sim.users import SimUser, make_users
 from recommender.sim.worlds import World, world
 
-PRIORS = ("world", "clusters", "items")
+PRIORS = ("world", "clusters", "items", "anywhere")
 
 
 def alternatives(w: World, model: str, corpus: SyntheticCorpus, n: int, seed: int,
@@ -43,6 +53,11 @@ def alternatives(w: World, model: str, corpus: SyntheticCorpus, n: int, seed: in
     """``n`` other users of ``model`` whose tastes are the ceiling's alternatives."""
     if prior == "world":  # the benchmark's draw: the first 199 are the benchmark's
         return w.make_users(model, corpus, n, seed=seed)
+    if prior == "anywhere":  # the items' own places stand in for the world's taste points
+        rng = np.random.default_rng([seed, 5])
+        picked = rng.choice(len(corpus.ids), size=4 * n, replace=False)
+        places = dataclasses.replace(corpus, centers=corpus.vectors[picked])
+        return make_users(model, places, n, seed=seed, clusters=list(range(len(picked))))
     sizes = corpus.cluster_sizes
     present = np.flatnonzero(sizes > 0)
     if prior == "clusters":
