@@ -246,7 +246,6 @@ class SumoTargetPolicy(Policy):
 # --- sumo: the target optimiser plus a Bayesian search over the corpus' regions ----------
 CANDIDATES = 10  # items per query point the expected dwell chooses from
 CENTRES = 1  # likeliest regions whose centres are queried besides the mean: one query each
-PLACE_CENTRES = 1  # ...while no direction is likely (study)
 # The likeliest mode of the posterior (its likeliest region and every region under which
 # that one's centre is of interest, I_h >= MODE_REACH) gets a query around the blend of its
 # own centres once it holds MODE_MASS of the posterior, unless that blend lies within
@@ -333,14 +332,12 @@ class SumoPolicy(SumoTargetPolicy):
             return super().recommend(state, limit, exclude)
         post = ev.posterior()
         p = post.probs
+        likeliest = np.argsort(-p, kind="stable")[:CENTRES]
+        top = int(likeliest[0])
         # A taste that is a direction has no place to test or cover.
         direction = ev.direction(post) if post.linear >= LINEAR_QUERY else None
-        order = np.argsort(-p, kind="stable")
-        top = int(order[0])
         searching = (limit >= 2 and post.linear < p[top]
                      and post.g[top] - PROBE_SD * post.g_sd[top] < PROBE_LIFT)
-        centres_n = PLACE_CENTRES if searching and direction is None else CENTRES
-        likeliest = order[:centres_n]
         # Around the posterior's mean direction (what likely regions share); around the
         # likeliest regions' centres, so that a region the mean has moved away from is still
         # reached; while searching, around the least-touched regions' centres; and around
@@ -368,7 +365,7 @@ class SumoPolicy(SumoTargetPolicy):
         rank = value.copy()
         if searching:
             # The probe first, then the cover picks: ranked above every greedy candidate.
-            probes = (results[1], *results[1 + centres_n:1 + centres_n + len(cover)])
+            probes = (results[1], *results[1 + CENTRES:1 + CENTRES + len(cover)])
             tests = [r[0].id for r in probes if r]
             for k, item in enumerate(tests):
                 rank[[i for i, h in enumerate(cands) if h.id == item]] = 1e300 / (k + 1)
