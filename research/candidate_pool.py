@@ -19,7 +19,7 @@ import numpy as np
 
 from indexer.store.base import Hit, Store, Vector
 from recommender.policies import REGISTRY
-from recommender.policies.sumo import SumoPolicy
+from recommender.policies.sumo import CENTRES, SumoPolicy
 from recommender.regions import RegionMap
 
 _every: dict[int, tuple[list[str], np.ndarray]] = {}
@@ -37,18 +37,34 @@ def every_item(store: Store) -> tuple[list[str], np.ndarray]:
 class EveryItemPolicy(SumoPolicy):
     name = "sumo-all"
     description = "sumo valuing every unseen item, not only the queries' nearest (research)"
+    phase: bool | None = None  # only while searching (True), only after (False), always
 
     def _neighbours(self, regions: RegionMap, points: list[Vector | int], limit: int,
                     exclude: Collection[str], *, mode: Vector | None = None
                     ) -> list[list[Hit]]:
         found = super()._neighbours(regions, points, limit, exclude, mode=mode)
+        # A cover centre is asked (more centres than CENTRES) only while searching.
+        searching = sum(isinstance(q, int) for q in points) > CENTRES
+        if self.phase is not None and searching != self.phase:
+            return found
         ids, vectors = every_item(self.store)
         rest = [Hit(id=i, score=0.0, vector=vectors[k])
                 for k, i in enumerate(ids) if i not in exclude]
         return [found[0] + rest, *found[1:]]
 
 
-REGISTRY[EveryItemPolicy.name] = EveryItemPolicy
+class WhileSearching(EveryItemPolicy):
+    name = "sumo-all-searching"
+    phase = True
+
+
+class OnceFound(EveryItemPolicy):
+    name = "sumo-all-found"
+    phase = False
+
+
+for _policy in (EveryItemPolicy, WhileSearching, OnceFound):
+    REGISTRY[_policy.name] = _policy
 
 if __name__ == "__main__":
     import bench_variants  # research/ is on the path when run as a script
