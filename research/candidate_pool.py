@@ -18,6 +18,7 @@ from collections.abc import Collection
 import numpy as np
 
 from indexer.store.base import Hit, Store, Vector
+from recommender.centres import lists_for
 from recommender.policies import REGISTRY
 from recommender.policies.sumo import CENTRES, SumoPolicy
 from recommender.regions import RegionMap
@@ -63,7 +64,23 @@ class OnceFound(EveryItemPolicy):
     phase = False
 
 
-for _policy in (EveryItemPolicy, WhileSearching, OnceFound):
+class FoundList(SumoPolicy):
+    name = "sumo-found-list"
+    description = "sumo valuing the likeliest region's whole list once found (research)"
+
+    def _neighbours(self, regions: RegionMap, points: list[Vector | int], limit: int,
+                    exclude: Collection[str], *, mode: Vector | None = None
+                    ) -> list[list[Hit]]:
+        found = super()._neighbours(regions, points, limit, exclude, mode=mode)
+        centres = [q for q in points if isinstance(q, int)]
+        lists = lists_for(self.store, regions)
+        if len(centres) > CENTRES or lists is None:  # still searching
+            return found
+        more = [h for h in lists.near[centres[0]] if h.id not in exclude]
+        return [found[0] + more, *found[1:]]
+
+
+for _policy in (EveryItemPolicy, WhileSearching, OnceFound, FoundList):
     REGISTRY[_policy.name] = _policy
 
 if __name__ == "__main__":
