@@ -35,6 +35,12 @@ def every_item(store: Store) -> tuple[list[str], np.ndarray]:
     return _every[id(store)]
 
 
+def searching(points: list[Vector | int]) -> bool:
+    """Whether ``sumo`` is still searching: only then is a cover centre asked besides its
+    ``CENTRES`` likeliest (one request's query points, a region's index for a centre)."""
+    return sum(isinstance(q, int) for q in points) > CENTRES
+
+
 class EveryItemPolicy(SumoPolicy):
     name = "sumo-all"
     description = "sumo valuing every unseen item, not only the queries' nearest (research)"
@@ -44,9 +50,7 @@ class EveryItemPolicy(SumoPolicy):
                     exclude: Collection[str], *, mode: Vector | None = None
                     ) -> list[list[Hit]]:
         found = super()._neighbours(regions, points, limit, exclude, mode=mode)
-        # A cover centre is asked (more centres than CENTRES) only while searching.
-        searching = sum(isinstance(q, int) for q in points) > CENTRES
-        if self.phase is not None and searching != self.phase:
+        if self.phase is not None and searching(points) != self.phase:
             return found
         ids, vectors = every_item(self.store)
         rest = [Hit(id=i, score=0.0, vector=vectors[k])
@@ -72,11 +76,11 @@ class FoundList(SumoPolicy):
                     exclude: Collection[str], *, mode: Vector | None = None
                     ) -> list[list[Hit]]:
         found = super()._neighbours(regions, points, limit, exclude, mode=mode)
-        centres = [q for q in points if isinstance(q, int)]
         lists = lists_for(self.store, regions)
-        if len(centres) > CENTRES or lists is None:  # still searching
+        if searching(points) or lists is None:
             return found
-        more = [h for h in lists.near[centres[0]] if h.id not in exclude]
+        top = next(q for q in points if isinstance(q, int))  # the likeliest region
+        more = [h for h in lists.near[top] if h.id not in exclude]
         return [found[0] + more, *found[1:]]
 
 

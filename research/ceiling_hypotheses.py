@@ -25,7 +25,7 @@ surface. ``--prior anywhere`` draws the alternatives around items picked at rand
 taste as far off its item as a taste is off its anchor), places anywhere the collection
 has images:
 
-    PYTHONPATH=. python research/ceiling_hypotheses.py --world manifold:lognormal \
+    PYTHONPATH=. python research/ceiling_hypotheses.py --world manifold:lognormal \\
         --items 10000 --users 24 --models niche --hypotheses 200 --prior world,anywhere
 """
 
