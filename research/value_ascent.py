@@ -40,7 +40,7 @@ from recommender.policies.sumo import (
     SumoPolicy,
     likeliest_mode,
 )
-from recommender.regions import RegionMap
+from recommender.regions import RegionMap, regions_for
 from recommender.state import UserState, unit
 
 STEPS = 12
@@ -88,17 +88,15 @@ class AscentPolicy(SumoPolicy):
     name = "sumo-ascent"
     description = "sumo plus a query where the posterior's expected dwell peaks (research)"
     always = False
-    _post: tuple[RegionEvidence, Posterior] | None = None
+    _post: Posterior | None = None  # this request's, for _neighbours
 
     def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
-        from recommender.regions import regions_for
-
         regions = regions_for(self.store)
         self._post = None
         if regions is not None:
             ev = RegionEvidence.load(state, regions)
             if not ev.empty:
-                self._post = (ev, ev.posterior())
+                self._post = ev.posterior()
         return super().recommend(state, limit, exclude)
 
     def _neighbours(self, regions: RegionMap, points: list[Vector | int], limit: int,
@@ -107,7 +105,7 @@ class AscentPolicy(SumoPolicy):
         found = super()._neighbours(regions, points, limit, exclude, mode=mode)
         if self._post is None or (searching(points) and not self.always):
             return found
-        _, post = self._post
+        post = self._post
         starts: list[Vector] = [q if not isinstance(q, int) else regions.centroids[q]
                                 for q in points]
         m = likeliest_mode(regions, post.probs)
@@ -141,7 +139,7 @@ class ModeLists(AscentPolicy):
         lists = lists_for(self.store, regions)
         if self._post is None or lists is None or searching(points):
             return found
-        _, post = self._post
+        post = self._post
         p = post.probs
         if post.linear >= LINEAR_QUERY:
             return found
