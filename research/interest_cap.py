@@ -3,7 +3,7 @@
 ``recommender.policies.evidence.interest`` clips its graded share at 1 for items as close
 to a region's centre as the collection's nearest ``TOP_FRACTION``: under the likeliest
 region, every item that close is worth the same, and the order among them is left to the
-other regions' small shares. This registers ``sumo-cap-Z`` (Z = 1.5, 2): the same policy
+other regions' small shares. This registers ``sumo-cap-Z`` (Z = 1.5, 2, 3): the same policy
 with the graded share clipped at Z instead (its model, sums and valuation alike), run
 beside the product over the same store and users:
 
@@ -13,7 +13,7 @@ beside the product over the same store and users:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
@@ -30,18 +30,22 @@ from recommender.state import UserState
 _product = evidence.interest
 
 
-def capped(cap: float):  # type: ignore[no-untyped-def]
+Interest = Callable[[RegionMap, NDArray[np.float32]], NDArray[np.float64]]
+
+
+def capped(cap: float) -> Interest:
+    """The product's ``interest`` with its graded share clipped at ``cap`` (>= 1), not 1."""
     def interest(regions: RegionMap, sims: NDArray[np.float32]) -> NDArray[np.float64]:
         z = (sims - regions.median) / (regions.top - regions.median)
-        step = 1.0 / (1.0 + np.exp(-evidence.SHARPNESS * (z - evidence.KNEE)))
-        return np.asarray(evidence.GRADED * np.clip(z, 0.0, cap)
-                          + (1.0 - evidence.GRADED) * step, np.float64)
+        # GRADED * (clip(z, 0, cap) - clip(z, 0, 1)): only past the product's cap differs.
+        return _product(regions, sims) + evidence.GRADED * (np.clip(z, 1.0, cap) - 1.0)
     return interest
 
 
 @contextmanager
-def swapped(fn) -> Iterator[None]:  # type: ignore[no-untyped-def]
-    evidence.interest = sumo.interest = fn
+def swapped(fn: Interest) -> Iterator[None]:
+    # The study swaps the product's module function for the run of one call.
+    evidence.interest = sumo.interest = fn  # type: ignore[assignment]
     try:
         yield
     finally:

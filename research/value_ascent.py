@@ -31,14 +31,13 @@ from recommender.policies.evidence import (
     SUPPORT,
     Posterior,
     RegionEvidence,
-    interest,
 )
 from recommender.policies.sumo import (
     CANDIDATES,
     LINEAR_QUERY,
-    MODE_REACH,
     SumoPolicy,
     likeliest_mode,
+    mode_members,
 )
 from recommender.regions import RegionMap, regions_for
 from recommender.state import UserState, unit
@@ -84,11 +83,11 @@ def ascend(regions: RegionMap, post: Posterior, starts: list[Vector]) -> Vector:
     return unit(x.astype(np.float32))
 
 
-class AscentPolicy(SumoPolicy):
-    name = "sumo-ascent"
-    description = "sumo plus a query where the posterior's expected dwell peaks (research)"
-    always = False
-    _post: Posterior | None = None  # this request's, for _neighbours
+class PosteriorKept(SumoPolicy):
+    """``sumo``, keeping the request's posterior for ``_neighbours`` (which is not given it;
+    ``SumoPolicy.recommend`` computes it again, which a study can afford)."""
+
+    _post: Posterior | None = None
 
     def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
         regions = regions_for(self.store)
@@ -99,13 +98,19 @@ class AscentPolicy(SumoPolicy):
                 self._post = ev.posterior()
         return super().recommend(state, limit, exclude)
 
+
+class AscentPolicy(PosteriorKept):
+    name = "sumo-ascent"
+    description = "sumo plus a query where the posterior's expected dwell peaks (research)"
+    always = False
+
     def _neighbours(self, regions: RegionMap, points: list[Vector | int], limit: int,
                     exclude: Collection[str], *, mode: Vector | None = None
                     ) -> list[list[Hit]]:
         found = super()._neighbours(regions, points, limit, exclude, mode=mode)
-        if self._post is None or (searching(points) and not self.always):
-            return found
         post = self._post
+        if post is None or (searching(points) and not self.always):
+            return found
         starts: list[Vector] = [q if not isinstance(q, int) else regions.centroids[q]
                                 for q in points]
         m = likeliest_mode(regions, post.probs)
@@ -125,30 +130,26 @@ class AscentAlways(AscentPolicy):
 MODE_LISTS = 4  # likeliest regions of the mode whose lists are valued once found
 
 
-class ModeLists(AscentPolicy):
+class ModeLists(PosteriorKept):
     """Once found and no direction is likely: the lists of the ``MODE_LISTS`` likeliest
     regions of the likeliest mode (the picks ``sumo-all-found`` makes beyond ``sumo``'s own
     candidates lie mostly in likely regions' lists)."""
 
     name = "sumo-mode-lists"
+    description = "sumo valuing the likeliest mode's best regions' lists once found (research)"
 
     def _neighbours(self, regions: RegionMap, points: list[Vector | int], limit: int,
                     exclude: Collection[str], *, mode: Vector | None = None
                     ) -> list[list[Hit]]:
-        found = SumoPolicy._neighbours(self, regions, points, limit, exclude, mode=mode)
+        found = super()._neighbours(regions, points, limit, exclude, mode=mode)
         lists = lists_for(self.store, regions)
-        if self._post is None or lists is None or searching(points):
-            return found
         post = self._post
-        p = post.probs
-        if post.linear >= LINEAR_QUERY:
+        if post is None or lists is None or searching(points) or post.linear >= LINEAR_QUERY:
             return found
-        top = int(np.argmax(p))
-        members = interest(regions, regions.centroids @ regions.centroids[top]) >= MODE_REACH
-        members[top] = True
-        ranked = [int(r) for r in np.argsort(-np.where(members, p, -1.0))[:MODE_LISTS]
-                  if members[r]]
-        more = [h for r in ranked for h in lists.near[r] if h.id not in exclude]
+        members = mode_members(regions, post.probs)
+        ranked = np.argsort(-np.where(members, post.probs, -1.0))[:MODE_LISTS]
+        more = [h for r in ranked if members[r] for h in lists.near[int(r)]
+                if h.id not in exclude]
         return [*found, more]
 
 

@@ -420,12 +420,19 @@ def likeliest_mode(regions: RegionMap, probs: np.ndarray) -> Vector | None:
     while the whole posterior's blend is pulled toward the small shares of every other
     region. Valuing every unseen item instead of the queries' nearest showed what that
     costs at 100k items (docs/research.md)."""
-    top = int(np.argmax(probs))
-    members = interest(regions, regions.centroids @ regions.centroids[top]) >= MODE_REACH
-    members[top] = True
+    members = mode_members(regions, probs)
     if float(probs[members].sum()) < MODE_MASS:
         return None
     return unit(probs[members] @ regions.centroids[members])
+
+
+def mode_members(regions: RegionMap, probs: np.ndarray) -> np.ndarray:
+    """Which regions make up the posterior's likeliest mode (a boolean mask): its likeliest
+    region and every region under which that one's centre is of interest."""
+    top = int(np.argmax(probs))
+    members = interest(regions, regions.centroids @ regions.centroids[top]) >= MODE_REACH
+    members[top] = True
+    return members
 
 
 def _distinct(value: np.ndarray, vectors: np.ndarray, limit: int) -> list[int]:
