@@ -28,6 +28,8 @@ import pytest
 import uvicorn
 from PIL import Image, ImageDraw
 
+from recommender.sim.clients import feed_constants
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 N_IMAGES = 32
@@ -53,9 +55,10 @@ ASGIApp = Callable[
 
 @dataclass
 class FeedbackRecorder:
-    """Pure ASGI wrapper keeping every feedback request the real route answered: the API
-    stores the effect of dwell (the learned taste), not the raw numbers we check. It
-    answers ``GET /__recorded`` itself."""
+    """Pure ASGI wrapper keeping every feedback request the real route answered (the API
+    stores the effect of dwell, the learned taste, not the raw numbers we check) and, for
+    every page of recommendations asked for, how many of that user's events the server had
+    accepted by then. It answers ``GET /__recorded`` itself."""
 
     app: ASGIApp
     received: list[dict[str, Any]] = field(default_factory=list)
@@ -70,12 +73,15 @@ class FeedbackRecorder:
                         "headers": [(b"content-type", b"application/json")]})
             await send({"type": "http.response.body", "body": body})
             return
+        if scope["type"] == "http" and scope["path"].endswith("/recommendations"):
+            feedback = scope["path"].removesuffix("/recommendations") + "/feedback"
+            self.received.append({"at": time.time(), "path": scope["path"],
+                                  "known": len(self.accepted(feedback))})
         if not (scope["type"] == "http" and scope["method"] == "POST"
                 and scope["path"].endswith("/feedback")):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
-        status = 0
 
         async def recording_receive() -> Message:
             message = await receive()
@@ -84,18 +90,22 @@ class FeedbackRecorder:
             return message
 
         async def recording_send(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
+                # Recorded before the client can see the answer (the body is read by now),
+                # so a page it asks for next counts these events.
+                body = json.loads(b"".join(chunks) or b"{}")
+                self.received.append({
+                    "at": time.time(), "status": message["status"], "path": scope["path"],
+                    "content_type": dict(scope["headers"]).get(b"content-type", b"").decode(),
+                    "events": list(body.get("events", [])),
+                })
             await send(message)
 
         await self.app(scope, recording_receive, recording_send)
-        body = json.loads(b"".join(chunks) or b"{}")
-        self.received.append({
-            "at": time.time(), "status": status, "path": scope["path"],
-            "content_type": dict(scope["headers"]).get(b"content-type", b"").decode(),
-            "events": list(body.get("events", [])),
-        })
+
+    def accepted(self, path: str) -> set[str]:
+        return {e["event_id"] for r in self.received
+                if r["path"] == path and 200 <= r.get("status", 0) < 300 for e in r["events"]}
 
 
 def serve(photos: str, data: str, open_fd: int, keyed_fd: int) -> None:
@@ -150,7 +160,7 @@ def acknowledged(base: str, uid: str) -> list[tuple[dict[str, Any], dict[str, An
     seen: set[str] = set()
     out = []
     for request in httpx.get(f"{base}/__recorded", timeout=10).json():
-        if 200 <= request["status"] < 300 and request["path"] == f"/v1/users/{uid}/feedback":
+        if request["path"] == f"/v1/users/{uid}/feedback" and 200 <= request["status"] < 300:
             for event in request["events"]:
                 if event["event_id"] not in seen:
                     seen.add(event["event_id"])
@@ -293,6 +303,15 @@ def test_dwell_reaches_the_server_and_nothing_repeats(servers: dict[str, str]) -
     # The server agrees: none of these comes back.
     more = httpx.get(f"{base}/v1/users/{uid}/recommendations", params={"limit": 50}, timeout=10)
     assert not set(ids) & {item["id"] for item in more.json()["items"]}
+
+    # Every page was asked for once the dwells of all cards before the one on screen had
+    # been accepted (what it is chosen from), as the capture benchmark's feed protocol
+    # replays the page (recommender.sim.clients); the last request is this test's own.
+    c = feed_constants()
+    asked_at = [0, *range(c.page - c.prefetch_at, N_VIEWS + 1, c.page)]
+    pages = [r["known"] for r in httpx.get(f"{base}/__recorded", timeout=10).json()
+             if r["path"] == f"/v1/users/{uid}/recommendations"]
+    assert pages == [*asked_at, N_VIEWS + 1]
 
 
 
