@@ -146,7 +146,9 @@ def load_or_build(store: Store, *, build: bool = True, rebuild: bool = False
     if not build:
         return current
     t0 = time.perf_counter()
-    built = build_region_map(_sample_vectors(store, SAMPLE), count)
+    # As stored (half-precision centres, rounded calibration): the replica that builds the
+    # map uses exactly what every other replica, and itself after a restart, reads back.
+    built = RegionMap.from_body(build_region_map(_sample_vectors(store, SAMPLE), count).to_body())
     try:
         store.put_document(NAMESPACE, KEY, built.to_body(),
                            expected_version=doc.version if doc is not None else 0)

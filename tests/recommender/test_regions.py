@@ -67,7 +67,10 @@ def test_the_map_is_a_document_built_once_and_rebuilt_when_stale(tmp_path: Path)
         # Read back, not rebuilt: same version, the document untouched.
         again = load_or_build(store)
         assert again is not None and again.version == first.version
-        assert np.allclose(again.centroids, first.centroids, atol=2e-3)
+        # The builder serves with exactly what every other replica reads back.
+        assert np.array_equal(again.centroids, first.centroids)
+        assert np.array_equal(again.top, first.top)
+        assert np.array_equal(again.median, first.median)
         after = store.get_document(regions.NAMESPACE, regions.KEY)
         assert after is not None and after.version == doc.version
         # Grown by more than a quarter: rebuilt, unless only reading is allowed.
@@ -94,17 +97,22 @@ def _vector(corpus: SyntheticCorpus, item_id: str) -> np.ndarray:
 
 def test_long_dwells_make_their_region_likely(store: EdgeStore, corpus: SyntheticCorpus
                                                ) -> None:
+    # Views of 60 items from every cluster, the ones of cluster 5 looked at ~7x longer:
+    # whichever way the views were chosen (finding the cluster is the search's job, which
+    # the benchmark measures), the posterior must point there and the next batches show it.
     engine = Engine(store, default_policy="sumo", seed=3)
     state = engine.new_state("cat-lover")
     liked = 5  # the cluster this user lingers on
     rng = np.random.default_rng(0)
-    for _ in range(12):
-        hits = engine.recommend(state, 5)
+    others = np.flatnonzero(corpus.labels != liked)
+    views = np.concatenate([rng.choice(np.flatnonzero(corpus.labels == liked), 6, replace=False),
+                            rng.choice(others, 54, replace=False)])
+    rng.shuffle(views)
+    for batch in np.split(views, 12):
         engine.observe(state, [
-            Observation(h.id, _vector(corpus, h.id),
-                        float(np.exp(rng.normal(9.0 if corpus.labels[corpus.index(h.id)] == liked
-                                                else 7.0, 0.5))))
-            for h in hits])
+            Observation(corpus.ids[j], corpus.vectors[j],
+                        float(np.exp(rng.normal(9.0 if corpus.labels[j] == liked else 7.0, 0.5))))
+            for j in batch])
     m = regions_for(store)
     assert m is not None and state.data["rv"] == m.version
     post = RegionEvidence.load(state, m).posterior()
