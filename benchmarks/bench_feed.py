@@ -96,7 +96,9 @@ def main() -> int:
     ap.add_argument("--horizon", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--policy", default="sumo")
-    ap.add_argument("--client", choices=("engine", "http"), default="engine")
+    ap.add_argument("--client", choices=("engine", "engine-stored", "http"), default="engine",
+                    help="engine-stored: the state goes through the service's user document "
+                    "after every call")
     ap.add_argument("--protocols", default="batch5,feed",
                     help="comma-separated: batchN (the benchmark's, N per request), feed, "
                     "feed:PAGE=8;PREFETCH_AT=3 (the page with constants changed)")
@@ -143,7 +145,7 @@ def main() -> int:
             if not http:
                 run_all(lambda name, m, i: EngineClient(
                     Engine(store, default_policy=args.policy, seed=user_seed(args.seed, i)),
-                    corpus, f"{m}-{i}"), oracle)
+                    corpus, f"{m}-{i}", stored=args.client == "engine-stored"), oracle)
         if http:
             with served(folder, args.policy, work / "serve.log", args.seed) as clients:
                 run_all(clients, oracle)

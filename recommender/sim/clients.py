@@ -27,6 +27,8 @@ from recommender.engine import Engine, Observation
 from recommender.sim.corpus import SyntheticCorpus
 from recommender.sim.runner import Truth
 from recommender.sim.users import SimUser
+from recommender.state import UserState
+from recommender.users import document
 
 
 class UnknownProtocol(ValueError):
@@ -69,19 +71,29 @@ class Client(Protocol):
 
 
 class EngineClient:
-    """The engine in this process, as the capture benchmark's runner calls it."""
+    """The engine in this process, as the capture benchmark's runner calls it. ``stored``:
+    the state goes through the service's user document after every call, as it does
+    between a service's requests (the runner keeps it in memory)."""
 
-    def __init__(self, engine: Engine, corpus: SyntheticCorpus, user_id: str) -> None:
-        self.engine, self.corpus = engine, corpus
+    def __init__(self, engine: Engine, corpus: SyntheticCorpus, user_id: str, *,
+                 stored: bool = False) -> None:
+        self.engine, self.corpus, self.stored = engine, corpus, stored
         self.state = engine.new_state(user_id)
 
     def recommend(self, limit: int) -> list[str]:
-        return [h.id for h in self.engine.recommend(self.state, limit)]
+        hits = self.engine.recommend(self.state, limit)
+        self._store()
+        return [h.id for h in hits]
 
     def feedback(self, events: Sequence[tuple[str, float]]) -> None:
         self.engine.observe(self.state, [
             Observation(item, self.corpus.vectors[self.corpus.index(item)], dwell)
             for item, dwell in events])
+        self._store()
+
+    def _store(self) -> None:
+        if self.stored:
+            self.state = UserState.from_dict(document.state_body(document.pack(self.state, [])))
 
 
 class HttpClient:

@@ -130,3 +130,16 @@ def test_a_session_over_the_engine_never_repeats(name: str, tmp_path: Path) -> N
         assert sent == 40
     else:  # views ahead of the last full batch may still wait for the timer
         assert 40 - c.batch < sent <= 40
+
+
+def test_the_user_document_loses_nothing_the_engine_learns_from(tmp_path: Path) -> None:
+    """The service stores the state between requests; the benchmark keeps it in memory.
+    Over an exact store, the same user and draws must be shown the same items either way."""
+    corpus = make_corpus(2000, dim=32, clusters=10, seed=4)
+    user = make_users("niche", corpus, 1, seed=1)[0]
+    with EdgeStore(tmp_path / "s", exact=True) as store:
+        load_corpus(store, corpus)
+        runs = [run_protocol(EngineClient(Engine(store, seed=3), corpus, "u", stored=stored),
+                             protocol("feed"), corpus, user, np.random.default_rng(5), 40)
+                for stored in (False, True)]
+    assert runs[0].shown == runs[1].shown
