@@ -32,7 +32,7 @@ from recommender.users import document
 
 
 class UnknownProtocol(ValueError):
-    pass
+    """A protocol name ``protocol`` cannot read (or a ``feed.js`` without its constants)."""
 
 
 FEED_JS = Path(__file__).resolve().parents[1] / "web" / "feed.js"
@@ -175,9 +175,9 @@ def protocol(name: str) -> Session:
     """``batchN``, ``feed``, or ``feed:PAGE=5;BATCH=1`` (the page with some constants
     changed: what a change to ``feed.js`` would give)."""
     if name == "feed" or name.startswith("feed:"):
-        changes = dict(kv.split("=", 1) for kv in name[5:].split(";") if kv)
         c = feed_constants()
         try:
+            changes = dict(kv.split("=", 1) for kv in name[5:].split(";") if kv)
             c = replace(c, **{k.lower(): type(getattr(c, k.lower()))(v)
                               for k, v in changes.items()})
         except (TypeError, ValueError, AttributeError) as exc:

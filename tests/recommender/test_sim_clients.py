@@ -109,7 +109,7 @@ def test_the_benchmark_protocol_sends_every_dwell_before_asking_again() -> None:
 def test_protocol_names() -> None:
     assert protocol("batch5") is not None and protocol("feed") is not None
     protocol("feed:PAGE=8;PREFETCH_AT=3;FLUSH_MS=0")
-    for bad in ("batch0", "pages", "feed:NOPE=1", "feed:PAGE=x"):
+    for bad in ("batch0", "pages", "feed:NOPE=1", "feed:PAGE=x", "feed:PAGE"):
         with pytest.raises(UnknownProtocol):
             protocol(bad)
 
