@@ -75,7 +75,7 @@ def imported_folder(corpus: SyntheticCorpus, work: Path) -> Path:
 
 
 @contextmanager
-def served(data: Path, policy: str, log: Path, seed: int) -> Iterator[Clients]:
+def served(data: Path, policy: str, log: Path) -> Iterator[Clients]:
     """``sumo serve`` over ``data``; each session a new user of its user routes."""
     server = ServeProcess(data, log, env={"SUMO_POLICY": policy,
                                           "SUMO_RATE_LIMIT_USER": "1000000/second"},
@@ -147,7 +147,7 @@ def main() -> int:
                     Engine(store, default_policy=args.policy, seed=user_seed(args.seed, i)),
                     corpus, f"{m}-{i}", stored=args.client == "engine-stored"), oracle)
         if http:
-            with served(folder, args.policy, work / "serve.log", args.seed) as clients:
+            with served(folder, args.policy, work / "serve.log") as clients:
                 run_all(clients, oracle)
     report(caps, firsts, models)
     print(f"({time.perf_counter() - t0:.0f} s)")
