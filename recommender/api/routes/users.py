@@ -31,7 +31,8 @@ UserId = Annotated[str, Path(pattern=USER_ID_PATTERN, description="any stable id
 @router.get("/{user_id}/recommendations", response_model=Recommendations)
 async def recommendations(
     request: Request, user_id: UserId, users: UsersDep,
-    limit: Annotated[int, Query(ge=1, description="items wanted (capped by SUMO_MAX_LIMIT)")] = 10,
+    limit: Annotated[int, Query(ge=1, description="items wanted (capped by SUMO_MAX_LIMIT); "
+                                "5, the batch SUMO is measured with, learns best")] = 5,
     policy: Annotated[
         str | None, Query(min_length=1, description="policy to use (default: the deployment's)")
     ] = None,

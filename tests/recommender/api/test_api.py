@@ -133,6 +133,8 @@ def test_caps_on_limit_batch_and_body(client: TestClient) -> None:
                     headers={"content-type": "application/json"})
     error(r, 413, "payload_too_large")
     assert client.get(f"/v1/users/{uid}").json()["events"] == 0
+    # Without a limit, the batch SUMO learns best from (docs/recommender.md).
+    assert len(client.get(f"/v1/users/{user()}/recommendations").json()["items"]) == 5
 
 
 def test_unknown_policy_names_the_valid_ones_and_changes_nothing(client: TestClient) -> None:
