@@ -47,14 +47,13 @@ from recommender.sim.clients import (
     EngineClient,
     HttpClient,
     UnknownProtocol,
-    capture,
     feed_constants,
     protocol,
     run_protocol,
 )
 from recommender.sim.corpus import SyntheticCorpus, load_corpus
 from recommender.sim.harness import user_seed
-from recommender.sim.runner import run_user
+from recommender.sim.runner import capture, run_user
 from recommender.sim.worlds import world
 from tests.serve_process import ServeProcess
 
@@ -128,7 +127,7 @@ def main() -> int:
                     rng = np.random.default_rng([user_seed(args.seed, i), i, 7])
                     got = run_protocol(clients(name, m, i), session, corpus, user, rng,
                                        args.horizon)
-                    caps[name][m].append(capture(got, oracle[m, i]))
+                    caps[name][m].append(capture(got.expected, got.baseline, oracle[m, i]))
                     firsts[name][m].append(got.first_like or args.horizon + 1)
 
     with tempfile.TemporaryDirectory(prefix="sumo-feed-") as tmp:

@@ -52,28 +52,24 @@ class Sampled(SumoPolicy):
 
     def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
         first = super().recommend(state, min(limit, BATCH), exclude)
+        if limit <= BATCH:
+            return first
+        out, taken = list(first), {h.id for h in first}
         regions = regions_for(self.store)
         lists = lists_for(self.store, regions) if regions is not None else None
-        if limit <= BATCH or regions is None or lists is None:
-            return first if limit <= BATCH else first + super().recommend(
-                state, limit - BATCH, excluding(exclude, {h.id for h in first}))
-        ev = RegionEvidence.load(state, regions)
-        if ev.empty:
-            return first + super().recommend(state, limit - BATCH,
-                                             excluding(exclude, {h.id for h in first}))
-        p = ev.posterior().probs
-        p = p / p.sum()
-        taken = {h.id for h in first}
-        out = list(first)
-        draws = min(int(np.count_nonzero(p)), 4 * limit)
-        for r in self.rng.choice(len(p), size=draws, replace=False, p=p):
-            if len(out) == limit:
-                break
-            got = lists.answer(int(r), 1, excluding(exclude, taken))
-            if got:
-                out.append(got[0])
-                taken.add(got[0].id)
-        if len(out) < limit:
+        ev = RegionEvidence.load(state, regions) if regions is not None else None
+        if lists is not None and ev is not None and not ev.empty:
+            p = ev.posterior().probs
+            p = p / p.sum()
+            draws = min(int(np.count_nonzero(p)), 4 * limit)
+            for r in self.rng.choice(len(p), size=draws, replace=False, p=p):
+                if len(out) == limit:
+                    break
+                got = lists.answer(int(r), 1, excluding(exclude, taken))
+                if got:
+                    out.append(got[0])
+                    taken.add(got[0].id)
+        if len(out) < limit:  # no map, no evidence yet, or too few drawn
             out += super().recommend(state, limit - len(out), excluding(exclude, taken))
         return out
 

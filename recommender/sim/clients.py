@@ -15,17 +15,16 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 import httpx
 import numpy as np
-from numpy.typing import NDArray
 
 from recommender.engine import Engine, Observation
 from recommender.sim.corpus import SyntheticCorpus
-from recommender.sim.runner import Truth
+from recommender.sim.runner import Impressions
 from recommender.sim.users import SimUser
 from recommender.state import UserState
 from recommender.users import document
@@ -146,25 +145,28 @@ def feed(c: FeedConstants) -> Session:
         clock = 0.0
         timer: float | None = None  # when the waiting dwells go without a full batch
         exhausted = False
+
+        def send() -> None:  # send(): everything waiting, in one request
+            nonlocal queue, timer
+            client.feedback(queue)
+            queue, timer = [], None
+
         for i in range(horizon):
             if i >= len(cards):
                 return
             if i >= len(cards) - c.prefetch_at and not exhausted:  # nearEnd, then loadMore
                 if c.flush_ms > 0 and queue:  # flushed(): what waits goes first
-                    client.feedback(queue)
-                    queue, timer = [], None
+                    send()
                 fresh = [x for x in client.recommend(c.page) if x not in cards]
                 exhausted = not fresh
                 cards += fresh
             dwell = view(cards[i])
             clock += dwell
             if timer is not None and timer <= clock:  # fired while this card was on screen
-                client.feedback(queue)
-                queue, timer = [], None
+                send()
             queue.append((cards[i], dwell))  # recorded as the next card comes into view
             if len(queue) >= c.batch:
-                client.feedback(queue)
-                queue, timer = [], None
+                send()
             elif timer is None:
                 timer = clock + c.batch_ms
 
@@ -189,45 +191,11 @@ def protocol(name: str) -> Session:
 
 
 # --- one user -----------------------------------------------------------------------------
-@dataclass
-class Run:
-    """One user's session: per impression, the item's expected dwell under the hidden taste
-    and a random item's (as ``recommender.sim.runner.Trace``)."""
-
-    expected: NDArray[np.float64]
-    baseline: NDArray[np.float64]
-    first_like: int | None = None  # impressions until the first liked item (1-based)
-    shown: list[str] = field(default_factory=list)
-
-
 def run_protocol(client: Client, session: Session, corpus: SyntheticCorpus, user: SimUser,
-                 rng: np.random.Generator, horizon: int) -> Run:
+                 rng: np.random.Generator, horizon: int) -> Impressions:
     """What ``user`` was shown, impression by impression, under one client and protocol."""
-    truth = Truth(user, corpus)
-    user.reset()
-    out = Run(np.zeros(horizon), np.zeros(horizon))
-    t = 0
-
-    def view(item: str) -> float:
-        nonlocal t
-        j = corpus.index(item)
-        out.shown.append(item)
-        out.expected[t] = truth(t)[j]
-        out.baseline[t] = float(truth(t).mean())
-        if out.first_like is None and truth.liked(t)[j]:
-            out.first_like = t + 1
-        dwell = user.dwell_ms(corpus.vectors[j], rng, t=t, appeal=float(corpus.appeal[j]))
-        t += 1
-        return dwell
-
-    session(client, view, horizon)
-    if t < horizon:
-        raise RuntimeError(f"the session ended after {t} of {horizon} impressions")
-    return out
-
-
-def capture(run: Run, oracle: NDArray[np.float64]) -> float:
-    """The benchmark's capture at the session's length (``Trace.capture``)."""
-    base = float(run.baseline.mean())
-    ceiling = float(oracle.mean()) - base
-    return (float(run.expected.mean()) - base) / ceiling if ceiling > 0 else 0.0
+    seen = Impressions(user, corpus, rng, horizon)
+    session(client, lambda item: seen.view(corpus.index(item)), horizon)
+    if seen.t < horizon:
+        raise RuntimeError(f"the session ended after {seen.t} of {horizon} impressions")
+    return seen

@@ -51,9 +51,15 @@ class Trace:
     def capture(self, oracle: Trace, horizon: int, start: int = 0) -> float:
         """Capture over impressions ``start`` to ``horizon`` (the benchmark's: from 0)."""
         window = slice(start, horizon)
-        base = float(self.baseline[window].mean())
-        ceiling = float(oracle.expected[window].mean()) - base
-        return (float(self.expected[window].mean()) - base) / ceiling if ceiling > 0 else 0.0
+        return capture(self.expected[window], self.baseline[window], oracle.expected[window])
+
+
+def capture(expected: NDArray[np.float64], baseline: NDArray[np.float64],
+            oracle: NDArray[np.float64]) -> float:
+    """(policy - random) / (oracle - random) of the mean expected dwell over impressions."""
+    base = float(baseline.mean())
+    ceiling = float(oracle.mean()) - base
+    return (float(expected.mean()) - base) / ceiling if ceiling > 0 else 0.0
 
 
 class Truth:
@@ -84,28 +90,58 @@ class Truth:
         return self._liked[p]
 
 
+class Impressions:
+    """What one user is shown, impression by impression: the item's expected dwell under the
+    hidden taste, a random item's, when the first liked one came, and each view (corpus
+    index, dwell). ``view`` records an impression and draws the user's dwell for it."""
+
+    def __init__(self, user: SimUser, corpus: SyntheticCorpus, rng: np.random.Generator,
+                 horizon: int) -> None:
+        user.reset()
+        self.user, self.corpus, self.rng = user, corpus, rng
+        self.truth = Truth(user, corpus)
+        self.expected = np.zeros(horizon)
+        self.baseline = np.zeros(horizon)
+        self.first_like: int | None = None
+        self.views: list[tuple[int, float]] = []
+
+    @property
+    def t(self) -> int:
+        """Impressions so far."""
+        return len(self.views)
+
+    @property
+    def shown(self) -> list[str]:
+        return [self.corpus.ids[j] for j, _ in self.views]
+
+    def view(self, j: int) -> float:
+        t = self.t
+        self.expected[t] = self.truth(t)[j]
+        self.baseline[t] = float(self.truth(t).mean())
+        if self.first_like is None and self.truth.liked(t)[j]:
+            self.first_like = t + 1
+        dwell = self.user.dwell_ms(self.corpus.vectors[j], self.rng, t=t,
+                                   appeal=float(self.corpus.appeal[j]))
+        self.views.append((j, dwell))
+        return dwell
+
+
 def run_user(
     store: Store, corpus: SyntheticCorpus, user: SimUser, user_index: int, policy: str, *,
     horizon: int, batch: int, seed: int, on_batch: BatchHook | None = None,
 ) -> Trace:
-    truth = Truth(user, corpus)
-    user.reset()
-    oracle = OraclePolicy(store, np.random.default_rng(seed), truth=truth, ids=corpus.ids)
+    seen = Impressions(user, corpus, np.random.default_rng([seed, user_index, 7]), horizon)
+    oracle = OraclePolicy(store, np.random.default_rng(seed), truth=seen.truth, ids=corpus.ids)
     engine = Engine(store, default_policy=policy, seed=seed, extra_policies={"oracle": oracle})
     engine.warm()  # once per store: not in the first recommendation's time
     state = engine.new_state(f"{user.model}-{user_index}")
-    rng = np.random.default_rng([seed, user_index, 7])
-    expected = np.zeros(horizon)
-    baseline = np.zeros(horizon)
     shown: set[str] = set()
     repeats = 0
-    first_like: int | None = None
-    t = 0
-    tr = Trace(policy=policy, model=user.model, user=user_index, expected=expected,
-               baseline=baseline, first_like=None, repeats=0)
-    while t < horizon:
+    tr = Trace(policy=policy, model=user.model, user=user_index, expected=seen.expected,
+               baseline=seen.baseline, first_like=None, repeats=0, views=seen.views)
+    while seen.t < horizon:
         t0 = time.perf_counter()
-        hits = engine.recommend(state, min(batch, horizon - t))
+        hits = engine.recommend(state, min(batch, horizon - seen.t))
         tr.recommend_ms.append((time.perf_counter() - t0) * 1000)
         if not hits:
             break
@@ -115,20 +151,14 @@ def run_user(
             if h.id in shown:
                 repeats += 1
             shown.add(h.id)
-            expected[t] = truth(t)[j]
-            baseline[t] = float(truth(t).mean())
-            if first_like is None and truth.liked(t)[j]:
-                first_like = t + 1
-            dwell = user.dwell_ms(corpus.vectors[j], rng, t=t, appeal=float(corpus.appeal[j]))
+            dwell = seen.view(j)
             events.append(Observation(item_id=h.id, vector=corpus.vectors[j], dwell_ms=dwell))
-            tr.views.append((j, dwell))
-            t += 1
         t0 = time.perf_counter()
         engine.observe(state, events)
         tr.update_ms.append((time.perf_counter() - t0) * 1000 / len(events))
         if on_batch is not None:
-            on_batch(state, hits, t - len(hits))
-    tr.first_like = first_like
+            on_batch(state, hits, seen.t - len(hits))
+    tr.first_like = seen.first_like
     tr.repeats = repeats
     tr.state_bytes = state.size_bytes()
     tr.target = state.target
