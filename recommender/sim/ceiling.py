@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recommender.sim.corpus import APPEAL_SD, SyntheticCorpus
-from recommender.sim.runner import Trace, Truth
+from recommender.sim.runner import Impressions, Trace
 from recommender.sim.users import SimUser, Taste
 
 HYPOTHESES = 200  # the true taste among this many (199 from the world's own prior)
@@ -107,14 +107,9 @@ def ceiling_run(corpus: SyntheticCorpus, user: SimUser, index: int, others: Sequ
     """The known-model greedy search's run of ``user``, as a ``Trace`` named ``ceiling``.
 
     ``seed`` is the user's run seed: the dwell draws are those a policy's run meets."""
-    truth = Truth(user, corpus)
-    user.reset()
+    shown = Impressions(user, corpus, np.random.default_rng([seed, index, 7]), horizon)
     model = KnownModel(user, corpus, hypotheses_for(user, others))
-    rng = np.random.default_rng([seed, index, 7])
     seen = np.zeros(len(corpus.ids), dtype=bool)
-    expected = np.zeros(horizon)
-    baseline = np.zeros(horizon)
-    first_like: int | None = None
     for t0 in range(0, horizon, batch):
         value = np.where(seen, -np.inf, model.value(t0))
         n = min(batch, horizon - t0)
@@ -122,12 +117,6 @@ def ceiling_run(corpus: SyntheticCorpus, user: SimUser, index: int, others: Sequ
         picks = [int(i) for i in top[np.argsort(-value[top])]]
         seen[picks] = True
         for k, i in enumerate(picks):
-            t = t0 + k
-            expected[t] = truth(t)[i]
-            baseline[t] = float(truth(t).mean())
-            if first_like is None and truth.liked(t)[i]:
-                first_like = t + 1
-            model.add(i, t, user.dwell_ms(corpus.vectors[i], rng, t=t,
-                                          appeal=float(corpus.appeal[i])))
-    return Trace(policy="ceiling", model=user.model, user=index, expected=expected,
-                 baseline=baseline, first_like=first_like, repeats=0)
+            model.add(i, t0 + k, shown.view(i))
+    return Trace(policy="ceiling", model=user.model, user=index, expected=shown.expected,
+                 baseline=shown.baseline, first_like=shown.first_like, repeats=0)
