@@ -33,44 +33,50 @@ from recommender.state import UserState
 BATCH = 5  # what sumo's slots were set for
 
 
-class SubBatch(SumoPolicy):
+class BeyondFive(SumoPolicy):
+    """``sumo``'s batch of 5 first; what a request asks beyond it, ``rest``'s way."""
+
+    def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
+        first = super().recommend(state, min(limit, BATCH), exclude)
+        if limit <= BATCH:
+            return first
+        return first + self.rest(state, limit - BATCH, excluding(exclude, {h.id for h in first}))
+
+    def rest(self, state: UserState, n: int, exclude: Collection[str]) -> list[Hit]:
+        raise NotImplementedError
+
+
+class SubBatch(BeyondFive):
     name = "sumo-subbatch"
     description = "sumo; beyond 5 items, a second batch as if asked again (research)"
 
-    def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
-        first = super().recommend(state, min(limit, BATCH), exclude)
-        if limit <= BATCH:
-            return first
-        rest = self.recommend(state, limit - BATCH,
-                              excluding(exclude, {h.id for h in first}))
-        return first + rest
+    def rest(self, state: UserState, n: int, exclude: Collection[str]) -> list[Hit]:
+        return self.recommend(state, n, exclude)
 
 
-class Sampled(SumoPolicy):
+class Sampled(BeyondFive):
     name = "sumo-sampled"
     description = "sumo; beyond 5 items, posterior-sampled regions' nearest (research)"
 
-    def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
-        first = super().recommend(state, min(limit, BATCH), exclude)
-        if limit <= BATCH:
-            return first
-        out, taken = list(first), {h.id for h in first}
+    def rest(self, state: UserState, n: int, exclude: Collection[str]) -> list[Hit]:
+        out: list[Hit] = []
+        taken: set[str] = set()
         regions = regions_for(self.store)
         lists = lists_for(self.store, regions) if regions is not None else None
         ev = RegionEvidence.load(state, regions) if regions is not None else None
         if lists is not None and ev is not None and not ev.empty:
             p = ev.posterior().probs
             p = p / p.sum()
-            draws = min(int(np.count_nonzero(p)), 4 * limit)
+            draws = min(int(np.count_nonzero(p)), 4 * (n + BATCH))
             for r in self.rng.choice(len(p), size=draws, replace=False, p=p):
-                if len(out) == limit:
+                if len(out) == n:
                     break
                 got = lists.answer(int(r), 1, excluding(exclude, taken))
                 if got:
                     out.append(got[0])
                     taken.add(got[0].id)
-        if len(out) < limit:  # no map, no evidence yet, or too few drawn
-            out += super().recommend(state, limit - len(out), excluding(exclude, taken))
+        if len(out) < n:  # no map, no evidence yet, or too few drawn
+            out += SumoPolicy.recommend(self, state, n - len(out), excluding(exclude, taken))
         return out
 
 
