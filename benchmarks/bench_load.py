@@ -19,10 +19,16 @@ but not judged), then two phases:
 - **saturated**: no think time, to find the throughput ceiling (latency there is queueing:
   with U users in a closed loop, latency ~ U / throughput).
 
+With ``--bare`` the paced phase also runs against ``benchmarks/bare_server.py`` (the same
+engine and store behind uvicorn, nothing else: no auth, limits, validation or user
+documents), once before the service and once after: the service's p50 over the bare one's
+is its own share with the round trip and the queueing held equal.
+
 Loopback only, bounded by ``--steps`` and ``--max-seconds``. Example:
 
     python -m benchmarks.bench_load                      # 100k items, 32 users, 60 steps
     python -m benchmarks.bench_load --items 20000 --steps 20   # quicker
+    python -m benchmarks.bench_load --skip-saturated --bare    # and the bare floor
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import contextlib
 import os
 import random
 import shutil
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -336,6 +343,51 @@ def report(
               f"load generator {phase.client_cpu / requests * 1e3:.2f} ms")
 
 
+def bare_phase(folder: Path, sims: list[SimUser], corpus: SyntheticCorpus,
+               args: argparse.Namespace) -> Phase:
+    """The paced phase against ``benchmarks/bare_server.py`` over the same store and users
+    (after the same unjudged warm-up): the floor of the service's latency."""
+    server = ServeProcess(folder, folder.parent / f"{folder.name}-bare.log", ready_s=120,
+                          command=[sys.executable, "-m", "benchmarks.bare_server",
+                                   "--data", str(folder), "--policy", args.policy,
+                                   "--seed", str(SEED)])
+    try:
+        if args.warmup_steps:
+            asyncio.run(run_phase(server.url, "bare-warm-up", sims, corpus, args.warmup_steps,
+                                  0.0, args.max_seconds, server.proc.pid))
+        return asyncio.run(run_phase(server.url, "bare", sims, corpus, args.steps,
+                                     args.think_ms, args.max_seconds, server.proc.pid))
+    finally:
+        server.stop()
+
+
+def report_bare(paced: Phase, bare: list[Phase], core: list[float], users: int,
+                think_ms: float) -> None:
+    """The service's paced phase beside the bare server's (its runs before and after the
+    service's pooled, as the engine's baselines are)."""
+    pooled = Phase("bare", seconds=sum(b.seconds for b in bare))
+    for b in bare:
+        pooled.rec += b.rec
+        pooled.rec_engine += b.rec_engine
+        pooled.fb += b.fb
+        pooled.errors += b.errors
+        pooled.server_cpu += b.server_cpu
+    rec50, eng50 = pct(pooled.rec, 50), pct(pooled.rec_engine, 50)
+    service50 = pct(paced.rec, 50)
+    print(f"\n[bare] the engine alone behind uvicorn ({len(bare)} runs around the service's, "
+          f"{users} users, think {think_ms:.0f} ms), errors {pooled.errors}")
+    print(f"  recommendation  p50 {rec50:6.2f} ms  p99 {pct(pooled.rec, 99):6.2f} ms; "
+          f"feedback p50 {pct(pooled.fb, 50):6.2f} ms")
+    print(f"  recommendation p50 / in-process engine p50: {rec50 / pct(core, 50):.2f}x; "
+          f"/ its own engine p50 ({eng50:.2f} ms): {rec50 / eng50:.2f}x (this machine's floor)")
+    requests = len(pooled.rec) + len(pooled.fb)
+    print(f"  CPU per request (both kinds together): server "
+          f"{pooled.server_cpu / requests * 1e3:.2f} ms, the service's "
+          f"{paced.server_cpu / (len(paced.rec) + len(paced.fb)) * 1e3:.2f} ms")
+    print(f"  service recommendation p50 / bare p50: {service50 / rec50:.2f}x "
+          f"(the service's own share, transport and queueing held equal)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--items", type=int, default=100_000)
@@ -348,6 +400,9 @@ def main() -> int:
     ap.add_argument("--skip-saturated", action="store_true")
     ap.add_argument("--warmup-steps", type=int, default=40,
                     help="unjudged steps per user first, no think time (0: judge a cold store)")
+    ap.add_argument("--bare", action="store_true",
+                    help="also run the paced phase against the engine alone behind uvicorn "
+                         "(benchmarks/bare_server.py), before and after the service")
     args = ap.parse_args()
 
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
@@ -364,6 +419,9 @@ def main() -> int:
           f"{args.steps} steps): "
           f"p50 {pct(core, 50):.2f} ms  p99 {pct(core, 99):.2f} ms")
 
+    bare: list[Phase] = []
+    if args.bare:
+        bare.append(bare_phase(folder, sims, corpus, args))
     server = ServeProcess(folder, folder.parent / f"{folder.name}-serve.log",
                           # Rate limits counted (their cost is measured) but never reached.
                           env={"SUMO_POLICY": args.policy,
@@ -386,6 +444,8 @@ def main() -> int:
                                                think, args.max_seconds, server.proc.pid)), think))
     finally:
         server.stop()
+    if args.bare:
+        bare.append(bare_phase(folder, sims, corpus, args))
     # The store is free again: both baselines once more. The machine's load drifts over the
     # minutes of a run, so the ratios are taken to the samples of before and after together.
     raw_after = raw_query_latency(folder, corpus, seen, n=300)
@@ -397,6 +457,9 @@ def main() -> int:
           f"{pct(floor, 50):.2f} ms  p99 {pct(floor, 99):.2f} ms (the round trip alone)")
     for phase, think in done:
         report(phase, raw + raw_after, core + core_after, args.users, think)
+    if bare:
+        paced = next(phase for phase, think in done if phase.name == "paced")
+        report_bare(paced, bare, core + core_after, args.users, args.think_ms)
     print(f"\nitems {args.items}, dim {DIM}, policy {args.policy}, cpu cores {os.cpu_count()}, "
           f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -25,7 +25,8 @@ def free_port() -> int:
 
 
 class ServeProcess:
-    """Starts ``sumo serve --data DATA`` and returns once ``/readyz`` answers 200.
+    """Starts ``sumo serve --data DATA`` (or ``command``, given ``--port``) and returns
+    once ``/readyz`` answers 200.
 
     The child sees no ``SUMO_*`` variable of the caller's environment (a key or a server
     URL there would change what is measured), only ``env``. Its output goes to ``log``,
@@ -33,23 +34,24 @@ class ServeProcess:
 
     def __init__(
         self, data: Path, log: Path, *, env: Mapping[str, str] | None = None,
-        ready_s: float = 60.0,
+        ready_s: float = 60.0, command: Sequence[str] | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
+        self.name = "sumo serve" if command is None else " ".join(command)
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("SUMO_")}
         child_env.update(env or {})
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sumo", "serve", "--data", str(data),
+                [*(command or [sys.executable, "-m", "sumo", "serve", "--data", str(data)]),
                  "--port", str(self.port)],
                 stdout=out, stderr=subprocess.STDOUT, env=child_env,
             )
         deadline = time.monotonic() + ready_s
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"sumo serve exited:\n{self._tail()}")
+                raise RuntimeError(f"{self.name} exited:\n{self._tail()}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
                     return
@@ -57,7 +59,7 @@ class ServeProcess:
                 pass
             if time.monotonic() > deadline:
                 self.kill()
-                raise RuntimeError(f"sumo serve not ready in {ready_s:.0f} s:\n{self._tail()}")
+                raise RuntimeError(f"{self.name} not ready in {ready_s:.0f} s:\n{self._tail()}")
             time.sleep(0.1)
 
     def _tail(self) -> str:
