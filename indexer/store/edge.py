@@ -27,7 +27,7 @@ beam of ``common.HNSW_EF_CONSTRUCT``. A store made before either gains it at its
 Space: every document write appends the whole body to the write-ahead log and to the
 payload storage, and Edge reuses neither until a flush (the log is truncated, freed payload
 blocks become reusable). So the writer that brings the document bodies written since the
-last flush to ``FLUSH_BYTES`` flushes the documents shard (~50 ms, once per 32 MB): the
+last flush to ``FLUSH_BYTES`` flushes the documents shard (~18 ms, once per 4 MB): the
 space old versions hold stays bounded by that however fast one user writes, instead of
 growing with the writes between the service's timed flushes. Each flush of the documents shard is
 followed by Edge's optimizer, set to vacuum a segment once ``VACUUM_DELETED`` of its points
@@ -93,7 +93,10 @@ _SEARCH_PARAMS = _beam(HNSW_EF_SEARCH)
 _DOC_SPARSE = "none"  # the documents shard needs some vector config; it stores none
 KNOWN_VERSIONS = 1 << 16  # document versions remembered (~100 bytes each), then forgotten
 PREWARM_BYTES = 256 << 20  # of user documents read back into the page cache by warm()
-FLUSH_BYTES = 32 << 20  # of document bodies written between flushes of the documents shard
+# Of document bodies written between flushes of the documents shard. A flush costs ~10 ms
+# plus ~1 ms per MB written since the last, and every request behind it waits: 4 MB
+# keeps that stall under ~20 ms (32 MB: ~45 ms); research/doc_flush.py, docs/store.md.
+FLUSH_BYTES = 4 << 20
 VACUUM_DELETED = 0.2  # fraction of deleted documents in a segment that makes it compacted
 _DOC_OPTIMIZERS = qe.EdgeOptimizersConfig(
     deleted_threshold=VACUUM_DELETED,

@@ -6,9 +6,11 @@ and to its payload storage, and Edge gives neither back until the shard is flush
 segments and 144 MB of log without a flush; with a flush every 2,500 the segments stay at
 37 MB, the space of old versions being reused, and the log keeps only its last full 32 MB
 segment and the two open ones). A server that never flushed would grow its data folder by
-gigabytes a day. A flush stalls writers for ~45 ms, so it runs every ``SUMO_FLUSH_SECONDS``
-in a worker thread rather than per request. The server backend's flush is a no-op (Qdrant
-manages its own storage).
+gigabytes a day. A flush stalls writers (~10 ms plus ~1 ms per MB written since the last),
+so the timed one runs every ``SUMO_FLUSH_SECONDS`` in a worker thread; between them the
+writer that crosses each 4 MB of document writes flushes, a short stall that keeps the
+space bounded however fast one user writes (``EdgeStore``, docs/store.md). The server
+backend's flush is a no-op (Qdrant manages its own storage).
 
 The region map the ``sumo`` policy searches over (``recommender.regions``) is rebuilt here
 too when the collection has changed size by a quarter: a build takes seconds, so never in a
