@@ -264,6 +264,7 @@ DUPLICATE_COS = 0.95  # one batch shows no two items this alike
 PROBE_LIFT = 0.5
 PROBE_SD = 2.0  # 3 traded narrow tastes for noisy ones on the flat world (research.md)
 COVER = 1  # 2 won on the tuning worlds and lost on the held-out ones (docs/research.md)
+COVER_FROM = 3  # the smallest request that gets cover slots besides the probe
 SEED_LIFT = 1.5  # a warm-start vector counts as a view this much (log dwell) above typical
 LINEAR_QUERY = 0.05  # the direction hypothesis gets a query of its own above this posterior
 # Search beam (HNSW ef) of the queries composed per request, the posterior's blend of
@@ -344,7 +345,7 @@ class SumoPolicy(SumoTargetPolicy):
         # the likeliest mode's own blend when the whole one lies away from it.
         cover = ([int(r) for r in np.argsort(ev.si + 1e-3 * self.rng.random(regions.size),
                                              kind="stable")[:COVER]]
-                 if searching and limit >= 3 else [])
+                 if searching and limit >= COVER_FROM else [])
         centres = [int(r) for r in likeliest] + cover
         blend = unit(p @ regions.centroids)
         mode = likeliest_mode(regions, p)
