@@ -327,7 +327,8 @@ def report(
     rec50 = pct(phase.rec, 50)
     print(f"  recommendation p50 / in-process engine p50 (before and after): "
           f"{rec50 / pct(core, 50):.2f}x "
-          f"(the service's own share: HTTP, user state read and compare-and-set write)")
+          f"(everything between the client and an engine run back to back: the service, "
+          f"the round trip, queueing, a core woken from idle)")
     if phase.rec_engine:
         # The in-process engine runs back to back; the server's engine runs after idle gaps
         # (a core woken from idle is slower: benchmarks/bench_engine_idle.py), so the same
