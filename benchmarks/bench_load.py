@@ -253,6 +253,9 @@ async def run_phase(
         uid = f"{name}-{run_id}-{k}"
         rng = np.random.default_rng(k)
         jitter = random.Random(k)
+        # Paced users arrive spread over a pause, as they continue: all 32 first requests
+        # at one instant would queue behind each other and read as the phase's tail.
+        await pause(jitter, think_ms)
         for step in range(steps):
             if time.monotonic() > deadline:
                 return
