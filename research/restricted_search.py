@@ -13,6 +13,9 @@ region posterior), everything else as the product does. A bound for a study, in 
 
     PYTHONPATH=. python research/restricted_search.py --world flat --items 100000 \\
         --users 12 --paired --vs sumo-restricted
+
+``sumo-restricted-broad`` does so only while "a direction" holds ``LINEAR_QUERY`` of the
+posterior (when ``sumo`` queries along one too).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from indexer.store.base import Hit, Vector
 from recommender.kmeans import assign
 from recommender.policies import REGISTRY
 from recommender.policies.evidence import RegionEvidence
-from recommender.policies.sumo import SumoPolicy
+from recommender.policies.sumo import LINEAR_QUERY, SumoPolicy
 from recommender.regions import RegionMap
 from recommender.state import UserState
 
@@ -39,6 +42,7 @@ class RestrictedSearch(SumoPolicy):
     name = "sumo-restricted"
     description = "sumo with its composed queries answered exactly within the likeliest regions"
     _state: UserState | None = None
+    min_linear = 0.0  # only once "a direction" holds this much of the posterior
 
     def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
         self._state = state
@@ -54,7 +58,10 @@ class RestrictedSearch(SumoPolicy):
         key = (id(self.store), regions.version)
         if key not in _members:
             _members[key] = assign(vectors, regions.centroids.astype(np.float32))
-        probs = RegionEvidence.load(self._state, regions).posterior().probs
+        post = RegionEvidence.load(self._state, regions).posterior()
+        if post.linear < self.min_linear:
+            return found
+        probs = post.probs
         likely = np.argsort(-probs)[:K]
         rows = np.flatnonzero(np.isin(_members[key], likely))
         rows = np.array([r for r in rows if ids[r] not in exclude], dtype=np.int64)
@@ -73,7 +80,14 @@ class RestrictedSearch(SumoPolicy):
         return out
 
 
-REGISTRY[RestrictedSearch.name] = RestrictedSearch
+class RestrictedWhileBroad(RestrictedSearch):
+    name = "sumo-restricted-broad"
+    description = "sumo-restricted only while a direction is a likely taste (research)"
+    min_linear = LINEAR_QUERY
+
+
+for _policy in (RestrictedSearch, RestrictedWhileBroad):
+    REGISTRY[_policy.name] = _policy
 
 if __name__ == "__main__":
     import bench_variants  # research/ is on the path when run as a script
