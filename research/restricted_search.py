@@ -24,45 +24,36 @@ from collections.abc import Collection
 
 import numpy as np
 from candidate_pool import every_item  # research/ is on the path as a script
+from value_ascent import PosteriorKept
 
 from indexer.store.base import Hit, Vector
 from recommender.kmeans import assign
 from recommender.policies import REGISTRY
-from recommender.policies.evidence import RegionEvidence
-from recommender.policies.sumo import LINEAR_QUERY, SumoPolicy
+from recommender.policies.sumo import LINEAR_QUERY
 from recommender.regions import RegionMap
-from recommender.state import UserState
 
 K = 8  # likeliest regions scanned
 
 _members: dict[tuple[int, str], np.ndarray] = {}
 
 
-class RestrictedSearch(SumoPolicy):
+class RestrictedSearch(PosteriorKept):
     name = "sumo-restricted"
     description = "sumo with its composed queries answered exactly within the likeliest regions"
-    _state: UserState | None = None
     min_linear = 0.0  # only once "a direction" holds this much of the posterior
-
-    def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
-        self._state = state
-        return super().recommend(state, limit, exclude)
 
     def _neighbours(self, regions: RegionMap, points: list[Vector | int], limit: int,
                     exclude: Collection[str], *, mode: Vector | None = None
                     ) -> list[list[Hit]]:
         found = super()._neighbours(regions, points, limit, exclude, mode=mode)
-        if self._state is None:
+        post = self._post
+        if post is None or post.linear < self.min_linear:
             return found
         ids, vectors = every_item(self.store)
         key = (id(self.store), regions.version)
         if key not in _members:
             _members[key] = assign(vectors, regions.centroids.astype(np.float32))
-        post = RegionEvidence.load(self._state, regions).posterior()
-        if post.linear < self.min_linear:
-            return found
-        probs = post.probs
-        likely = np.argsort(-probs)[:K]
+        likely = np.argsort(-post.probs)[:K]
         rows = np.flatnonzero(np.isin(_members[key], likely))
         rows = np.array([r for r in rows if ids[r] not in exclude], dtype=np.int64)
         if not len(rows):

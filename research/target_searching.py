@@ -15,43 +15,27 @@ views are in and the search still runs, with the target ordering held-out pairs 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from target_slot import TargetSlot  # research/ is on the path as a script
 
-from candidate_pool import searching  # research/ is on the path as a script
-
-from indexer.store.base import Hit, Vector
-from recommender.exclusion import excluding
+from indexer.store.base import Hit
 from recommender.policies import REGISTRY
-from recommender.policies.sumo import SumoPolicy
-from recommender.regions import RegionMap
 from recommender.state import UserState
 
 AFTER = 30
 MIN_CONFIDENCE = 0.3
 
 
-class TargetWhileSearching(SumoPolicy):
+class TargetWhileSearching(TargetSlot):
     name = "sumo-target-searching"
     description = "sumo with one slot for the target's nearest while a long search runs (research)"
-    _searching = False
 
-    def _neighbours(self, regions: RegionMap, points: list[Vector | int], limit: int,
-                    exclude: Collection[str], *, mode: Vector | None = None
-                    ) -> list[list[Hit]]:
-        self._searching = searching(points)
-        return super()._neighbours(regions, points, limit, exclude, mode=mode)
+    def _wanted(self, state: UserState, limit: int) -> bool:
+        return (self._searching is True and limit >= 3 and state.events >= AFTER
+                and self.confidence(state) >= MIN_CONFIDENCE)
 
-    def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
-        self._searching = False
-        hits = super().recommend(state, limit, exclude)
-        target = state.target
-        if (not self._searching or target is None or limit < 3 or state.events < AFTER
-                or self.confidence(state) < MIN_CONFIDENCE):
-            return hits
-        near = self.store.search(target, 1, exclude=excluding(exclude, {h.id for h in hits}))
-        if not near:
-            return hits
-        return [*hits[:limit - 1], near[0]]
+    @staticmethod
+    def _placed(near: Hit, hits: list[Hit], limit: int) -> list[Hit]:
+        return [*hits[:limit - 1], near]
 
 
 REGISTRY[TargetWhileSearching.name] = TargetWhileSearching

@@ -30,25 +30,31 @@ MIN_CONFIDENCE = 0.5
 class TargetSlot(SumoPolicy):
     name = "sumo-target-slot"
     description = "sumo with one slot for the target's nearest once found (research)"
-    _found = False
+    _searching: bool | None = None  # this request's phase (None: no region search ran)
 
     def _neighbours(self, regions: RegionMap, points: list[Vector | int], limit: int,
                     exclude: Collection[str], *, mode: Vector | None = None
                     ) -> list[list[Hit]]:
-        self._found = not searching(points)
+        self._searching = searching(points)
         return super()._neighbours(regions, points, limit, exclude, mode=mode)
 
+    def _wanted(self, state: UserState, limit: int) -> bool:
+        """Whether this request gives the target a slot."""
+        return (self._searching is False and limit >= 2
+                and self.confidence(state) >= MIN_CONFIDENCE)
+
+    @staticmethod
+    def _placed(near: Hit, hits: list[Hit], limit: int) -> list[Hit]:
+        return [near, *hits[:limit - 1]]
+
     def recommend(self, state: UserState, limit: int, exclude: Collection[str]) -> list[Hit]:
-        self._found = False
+        self._searching = None
         hits = super().recommend(state, limit, exclude)
-        target = state.target
-        if (not self._found or target is None or limit < 2
-                or self.confidence(state) < MIN_CONFIDENCE):
+        if state.target is None or not self._wanted(state, limit):
             return hits
-        near = self.store.search(target, 1, exclude=excluding(exclude, {h.id for h in hits}))
-        if not near or any(h.id == near[0].id for h in hits):
-            return hits
-        return [near[0], *hits[:limit - 1]]
+        near = self.store.search(state.target, 1,
+                                 exclude=excluding(exclude, {h.id for h in hits}))
+        return self._placed(near[0], hits, limit) if near else hits
 
 
 REGISTRY[TargetSlot.name] = TargetSlot
