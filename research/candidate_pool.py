@@ -19,6 +19,7 @@ import numpy as np
 
 from indexer.store.base import Hit, Store, Vector
 from recommender.centres import lists_for
+from recommender.exclusion import SeenFilteringStore
 from recommender.policies import REGISTRY
 from recommender.policies.sumo import CENTRES, SumoPolicy
 from recommender.regions import RegionMap
@@ -27,7 +28,10 @@ _every: dict[int, tuple[list[str], np.ndarray]] = {}
 
 
 def every_item(store: Store) -> tuple[list[str], np.ndarray]:
-    """All ids and vectors of ``store`` (read once per store)."""
+    """All ids and vectors of ``store`` (read once per store: every user's engine wraps the
+    same one, which is what is kept)."""
+    while isinstance(store, SeenFilteringStore):
+        store = store.inner
     if id(store) not in _every:
         items = list(store.scroll(with_vectors=True, with_payload=False))
         _every[id(store)] = ([it.id for it in items],

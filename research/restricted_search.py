@@ -50,7 +50,7 @@ class RestrictedSearch(PosteriorKept):
         if post is None or post.linear < self.min_linear:
             return found
         ids, vectors = every_item(self.store)
-        key = (id(self.store), regions.version)
+        key = (id(vectors), regions.version)
         if key not in _members:
             _members[key] = assign(vectors, regions.centroids.astype(np.float32))
         likely = np.argsort(-post.probs)[:K]
