@@ -56,8 +56,8 @@ class Engine:
         self.default_policy = default_policy
 
     def warm(self) -> None:
-        """Prepare what the policies keep per process (the ``sumo`` centre lists and the
-        regions' members: seconds on a large collection), so that no request waits for it."""
+        """Prepare what the policies keep per process (the ``sumo`` centre lists: seconds
+        on a large collection), so that no request waits for it."""
         for policy in self._policies.values():
             policy.warm()
 

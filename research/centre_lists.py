@@ -8,8 +8,7 @@ query searched at the store's own beam, as it was before either, and variants th
 lists make cheaper: ``sumo-2centres`` (a second likeliest centre) and
 ``sumo-20candidates`` (20 candidates per query point), ``sumo-20lists`` (20 from each
 centre's list, 10 from each search), ``sumo-4centres`` (the four likeliest centres),
-``sumo-nomode`` (no query around the likeliest mode's blend) and ``sumo-nomembers`` (no
-likeliest regions' members ranked: ``sumo`` as it was before ``recommender.members``).
+and ``sumo-nomode`` (no query around the likeliest mode's blend: ``sumo`` as it was).
 Then it either times these policies' ``Engine.recommend`` in one process, interleaved
 (``--policies`` picks some), over ``bench_load``'s cached
 store, or measures what finding the lists takes, or runs ``bench_variants.py`` with any
@@ -17,7 +16,6 @@ arguments:
 
     PYTHONPATH=. python research/centre_lists.py latency --items 100000
     PYTHONPATH=. python research/centre_lists.py build     # time and memory of the lists
-                                                           # and of the members
     PYTHONPATH=. python research/centre_lists.py variants --policy sumo-searched \\
         --world flat --items 100000 --users 12
 
@@ -36,9 +34,8 @@ from variants import study_policy
 
 from indexer.store.base import Hit, Vector
 from indexer.store.edge import EdgeStore
-from recommender import centres, members
+from recommender import centres
 from recommender.policies import REGISTRY
-from recommender.policies.evidence import linear_basis
 from recommender.policies.sumo import SumoPolicy
 from recommender.regions import RegionMap
 
@@ -82,13 +79,10 @@ study_policy("sumo-20candidates", "sumo with CANDIDATES = 20 (research)", CANDID
 # No mode ever holds more than the whole posterior: the likeliest mode is never queried.
 study_policy("sumo-nomode", "sumo without the likeliest mode's query (research)",
              MODE_MASS=2.0)
-# No region's members ranked (recommender.members): sumo as it was before them.
-study_policy("sumo-nomembers", "sumo without its likeliest regions' members (research)",
-             POOL_REGIONS=0)
 
 
 POLICIES = ["sumo-searched", "sumo", "sumo-2centres", "sumo-20candidates", "sumo-20lists",
-            "sumo-4centres", "sumo-nomode", "sumo-nomembers"]
+            "sumo-4centres", "sumo-nomode"]
 
 
 def latency(items: int, users: int, steps: int, policies: list[str]) -> None:
@@ -144,20 +138,10 @@ def build(items: int) -> None:
             centres._found(store, m, store.revision)
             print(f"lists of {m.size} regions x {centres.NEAR} items over {items} items: "
                   f"{time.perf_counter() - t:.2f} s")
-        basis = linear_basis(m)
-        for _ in range(2):
-            t = time.perf_counter()
-            members._found(store, m, store.revision, basis)
-            print(f"members of {m.size} regions over {items} items: "
-                  f"{time.perf_counter() - t:.2f} s")
         tracemalloc.start()
         kept = centres._found(store, m, store.revision)
-        print(f"lists kept {tracemalloc.get_traced_memory()[0] / 2**20:.1f} MB "
+        print(f"kept {tracemalloc.get_traced_memory()[0] / 2**20:.1f} MB "
               f"({sum(len(n) for n in kept.near)} items with vectors)")
-        before = tracemalloc.get_traced_memory()[0]
-        pool = members._found(store, m, store.revision, basis)
-        print(f"members kept {(tracemalloc.get_traced_memory()[0] - before) / 2**20:.1f} MB "
-              f"({len(pool.ids)} items, {members.NEAREST} centres each)")
 
 
 def main() -> int:

@@ -8,9 +8,15 @@ queries' nearest items miss what it values most, and a third of those picks lie 
 regions, outside every centre's list. Every item the posterior values highly is near some
 likely region, so its nearest centre is likely too. This registers ``sumo-pool-K``: ``sumo``
 with every unseen item whose nearest centre is one of the ``K`` likeliest regions (by the
-region posterior) valued besides its candidates, the probe and cover slots unchanged. A
-bound for a study, in memory (a product would keep each region's members, as it keeps the
-centre lists, or ask the store with a payload filter on the region):
+region posterior) valued besides its candidates, the probe and cover slots unchanged (K =
+16, 8, 4; ``-found`` and ``-searching`` only in one phase of the search). A bound for a
+study, in memory: valuing ~6,000 items' vectors per request is far too slow for the
+product. ``sumo-pool-16-places`` does so only while no direction is a likely taste;
+``sumo-pool-16-ranked`` is what a process could afford to keep and do instead: each item's
+similarity to its ``NEAREST`` nearest centres, the pool ranked by the expected dwell with
+every other region taken as unrelated, and only the best ``PICKS`` valued exactly;
+``sumo-pool-16-ranked-dir`` ranks with the direction's term too. Commit f20e6f7 has that
+last one in the product (``recommender/members.py``), with its latency (docs/research.md):
 
     PYTHONPATH=. python research/region_pool.py --world default --items 100000 \\
         --users 24 --paired --vs sumo-pool-16

@@ -4,8 +4,8 @@
 patch SUMO's module constants for the length of one process, so every "tried and not kept"
 row in docs/research.md is one command, without a constant kept in the code for it. The
 constants live in ``recommender.policies.sumo`` (the optimizer, the candidate queries),
-``recommender.policies.evidence`` (the dwell model), ``recommender.regions`` (the map,
-built after the override by the throw-away store) and ``recommender.members``.
+``recommender.policies.evidence`` (the dwell model) and ``recommender.regions`` (the map,
+built after the override by the throw-away store).
 Both run the full benchmark's users, runner and capture (``recommender.sim.harness``), in this
 process, on a smaller corpus.
 """
@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import ClassVar
 
-import recommender.members as members_module
 import recommender.policies.evidence as evidence_module
 import recommender.policies.sumo as sumo_module
 import recommender.regions as regions_module
@@ -31,7 +30,7 @@ class UnknownConstant(ValueError):
     pass
 
 
-MODULES = (sumo_module, evidence_module, regions_module, members_module)
+MODULES = (sumo_module, evidence_module, regions_module)
 
 
 def override(assignments: Iterable[str]) -> None:

@@ -92,11 +92,7 @@ def _upper(m: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
 
 def interest(regions: RegionMap, sims: NDArray[np.float32]) -> NDArray[np.float64]:
     """``I_h`` of items (rows of ``sims``: their similarities to every centroid)."""
-    return _curve((sims - regions.median) / (regions.top - regions.median))
-
-
-def _curve(z: NDArray[np.floating]) -> NDArray[np.float64]:
-    """Interest at ``z``: 0 at a region's median similarity, 1 at its ``top``."""
+    z = (sims - regions.median) / (regions.top - regions.median)
     step = 1.0 / (1.0 + np.exp(-SHARPNESS * (z - KNEE)))
     return np.asarray(GRADED * np.clip(z, 0.0, 1.0) + (1.0 - GRADED) * step, np.float64)
 
@@ -294,27 +290,6 @@ class RegionEvidence:
         if post.linear_w is not None and q >= SUPPORT:
             # A slope extrapolates: beyond the range of log dwells seen, no more than that.
             y = post.linear_a + self.basis(vectors) @ post.linear_w
-            value = value + q * np.exp(np.clip(y, *Y_RANGE))
-        return np.asarray(value)
-
-    def value_near(self, post: Posterior, near: NDArray[np.int16], sims: NDArray[np.float16],
-                   coords: NDArray[np.float16]) -> NDArray[np.float64]:
-        """``value`` of items known only by their similarity to their nearest centres
-        (``near``, ``sims``: one row per item) and their coordinates ``coords`` (``basis``),
-        every other region's interest taken as at its median (unrelated): a cheap rank for
-        many items, of which the best few are then ``value``d exactly."""
-        regions = self.regions
-        base = np.exp(post.a + post.g * _curve(np.zeros(regions.size)))
-        h = near.astype(np.intp)
-        z = (sims.astype(np.float32) - regions.median[h]) / (regions.top[h] - regions.median[h])
-        lift = np.exp(post.a[h] + post.g[h] * _curve(z)) - base[h]
-        p = post.probs
-        value = float(base @ p) + (p[h] * lift).sum(axis=1)
-        q = post.linear
-        if post.linear_w is not None and q >= SUPPORT:
-            # Left out, it ranked items the direction values below those it does not
-            # (docs/research.md, "the likeliest regions' members").
-            y = post.linear_a + coords.astype(np.float64) @ post.linear_w
             value = value + q * np.exp(np.clip(y, *Y_RANGE))
         return np.asarray(value)
 

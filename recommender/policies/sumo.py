@@ -47,15 +47,8 @@ from indexer.store.base import Hit, Vector
 from recommender.centres import CentreLists
 from recommender.centres import lists_for as centre_lists
 from recommender.exclusion import excluding
-from recommender.members import members_for
 from recommender.policies.base import Policy, Scored, slerp
-from recommender.policies.evidence import (
-    LOG_REF,
-    Posterior,
-    RegionEvidence,
-    interest,
-    linear_basis,
-)
+from recommender.policies.evidence import LOG_REF, RegionEvidence, interest
 from recommender.regions import RegionMap, regions_for
 from recommender.state import (
     UserState,
@@ -274,12 +267,6 @@ COVER = 1  # 2 won on the tuning worlds and lost on the held-out ones (docs/rese
 COVER_FROM = 3  # the smallest request that gets cover slots besides the probe
 SEED_LIFT = 1.5  # a warm-start vector counts as a view this much (log dwell) above typical
 LINEAR_QUERY = 0.05  # the direction hypothesis gets a query of its own above this posterior
-# Below that, the unseen members of this many likeliest regions are ranked by their
-# similarity to their nearest centres and the best few valued with the queries' nearest:
-# a region's edge, between two likely regions, is near neither centre nor either blend
-# (recommender.members; docs/research.md).
-POOL_REGIONS = 16
-POOL_PICKS = 40  # of them, valued with the other candidates
 # Search beam (HNSW ef) of the queries composed per request, the posterior's blend of
 # centres and a broad taste's direction: far from any item, the graph finds 0.4-0.8 of
 # their true neighbours at the store's 256 (research/bench_query_recall.py); 1024 found
@@ -371,10 +358,6 @@ class SumoPolicy(SumoTargetPolicy):
         for hits in results:
             for h in hits:
                 found.setdefault(h.id, h)
-        if post.linear < LINEAR_QUERY:
-            for h in self._members(regions, ev, post, max(POOL_PICKS, 2 * limit),
-                                   excluding(exclude, found)):
-                found.setdefault(h.id, h)
         cands = [h for h in found.values() if h.vector is not None]
         if not cands:
             return []
@@ -417,20 +400,6 @@ class SumoPolicy(SumoTargetPolicy):
             exclude=exclude, with_vectors=True, ef=beams))
         return [got if got is not None else next(searched) for got in known] + list(searched)
 
-    def _members(self, regions: RegionMap, ev: RegionEvidence, post: Posterior, limit: int,
-                 exclude: Collection[str]) -> list[Hit]:
-        """The ``limit`` unseen members of the ``POOL_REGIONS`` likeliest regions ranked
-        best by their similarities to their nearest centres, with vectors (none where this
-        process keeps no members: ``recommender.members``)."""
-        members = members_for(self.store, regions, ev.basis)
-        if members is None:
-            return []
-        rows = members.pool(np.argsort(-post.probs, kind="stable")[:POOL_REGIONS])
-        value = ev.value_near(post, *members.nearest(rows))
-        best = members.best(rows, value, limit, exclude)
-        return [Hit(id=it.id, score=0.0, vector=it.vector)
-                for it in self.store.retrieve(best, with_vectors=True)]
-
     @staticmethod
     def _listed(lists: CentreLists | None, region: int, limit: int,
                 exclude: Collection[str]) -> list[Hit] | None:
@@ -441,7 +410,6 @@ class SumoPolicy(SumoTargetPolicy):
         regions = regions_for(self.store)
         if regions is not None:
             centre_lists(self.store, regions)
-            members_for(self.store, regions, linear_basis(regions))
 
 
 def likeliest_mode(regions: RegionMap, probs: np.ndarray) -> Vector | None:

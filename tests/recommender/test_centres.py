@@ -66,10 +66,8 @@ def test_lists_change_no_answer_and_save_queries(tmp_path: Path, corpus: Synthet
     # Over an exact store a centre's list is exactly what a search would find, so the feed
     # is the same item for item; only the store sees fewer queries (a niche user soon sees
     # most of a list, and then its centre is searched). The likeliest mode's blend, searched
-    # either way, is left out: its query alone would tell the two apart; so are the
-    # likeliest regions' members (recommender.members), kept only where the lists are.
+    # either way, is left out: its query alone would tell the two apart.
     monkeypatch.setattr(sumo, "MODE_MASS", 2.0)
-    monkeypatch.setattr(sumo, "POOL_REGIONS", 0)  # the members too: kept only with lists
     feeds, queries = [], []
     for lists in (True, False):
         with CountingStore(tmp_path / str(lists), lists=lists) as store:

@@ -179,29 +179,6 @@ def test_many_candidates_are_valued_as_a_few_are() -> None:
                                                ev.value(post, items[50:])]), rtol=1e-5)
 
 
-def test_items_known_by_their_nearest_centres_are_valued_as_by_their_vectors() -> None:
-    # The cheap rank of a region's members takes every region but an item's nearest as
-    # unrelated (at its median): here the other centres are orthogonal to each item,
-    # exactly at their median, so it is the valuation itself, the direction's term too.
-    m = _map()
-    ev = _user(m, liked=1, base_ms=2000.0, rng=np.random.default_rng(6))
-    post = ev.posterior()
-    items = np.zeros((20, DIM), np.float32)
-    for i, cos in enumerate(np.linspace(0.5, 0.98, 20)):
-        items[i, i % m.size] = cos  # the rest of it lies outside every centre's span
-        items[i, m.size + i % (DIM - m.size)] = np.sqrt(1.0 - cos**2)
-    sims = items @ m.centroids.T
-    near = np.argsort(-sims, axis=1).astype(np.int16)
-    exact = ev.value(post, items)
-    for keep in (m.size, 1):
-        got = ev.value_near(post, near[:, :keep],
-                            np.take_along_axis(sims, near[:, :keep], axis=1).astype(np.float16),
-                            ev.basis(items).astype(np.float16))
-        np.testing.assert_allclose(got, exact, rtol=2e-2)
-    assert post.linear > evidence.SUPPORT  # the direction's term is in both
-    assert np.argmax(exact) % m.size == 1  # the liked region's closest item is the best
-
-
 def _spread_map(k: int = 24, dim: int = 32) -> RegionMap:
     cent = np.random.default_rng(5).standard_normal((k, dim)).astype(np.float32)
     cent /= np.linalg.norm(cent, axis=1, keepdims=True)
