@@ -20,6 +20,7 @@ import numpy as np
 from indexer.store.base import Hit, Store, Vector
 from recommender.centres import lists_for
 from recommender.exclusion import SeenFilteringStore
+from recommender.kmeans import assign
 from recommender.policies import REGISTRY
 from recommender.policies.sumo import CENTRES, SumoPolicy
 from recommender.regions import RegionMap
@@ -43,6 +44,18 @@ def searching(points: list[Vector | int]) -> bool:
     """Whether ``sumo`` is still searching: only then is a cover centre asked besides its
     ``CENTRES`` likeliest (one request's query points, a region's index for a centre)."""
     return sum(isinstance(q, int) for q in points) > CENTRES
+
+
+_homes: dict[tuple[int, str], np.ndarray] = {}
+
+
+def members_of(vectors: np.ndarray, regions: RegionMap, likely: np.ndarray) -> np.ndarray:
+    """The rows of ``vectors`` (``every_item``'s) whose nearest centre is one of the regions
+    ``likely`` (each row's region found once per map)."""
+    key = (id(vectors), regions.version)
+    if key not in _homes:
+        _homes[key] = assign(vectors, regions.centroids.astype(np.float32))
+    return np.flatnonzero(np.isin(_homes[key], likely))
 
 
 class EveryItemPolicy(SumoPolicy):

@@ -27,11 +27,10 @@ from __future__ import annotations
 from collections.abc import Collection
 
 import numpy as np
-from candidate_pool import every_item, searching  # research/ is on the path as a script
+from candidate_pool import every_item, members_of, searching  # research/ is on the path
 from value_ascent import PosteriorKept
 
 from indexer.store.base import Hit, Vector
-from recommender.kmeans import assign
 from recommender.policies import REGISTRY
 from recommender.policies.evidence import (
     GRADED,
@@ -44,8 +43,6 @@ from recommender.policies.evidence import (
 )
 from recommender.policies.sumo import LINEAR_QUERY
 from recommender.regions import RegionMap
-
-_members: dict[tuple[int, str], np.ndarray] = {}
 
 
 class RegionPool(PosteriorKept):
@@ -64,15 +61,16 @@ class RegionPool(PosteriorKept):
             return found
         if self.places_only and post.linear >= LINEAR_QUERY:
             return found
+        _, vectors = every_item(self.store)
+        rows = members_of(vectors, regions, np.argsort(-post.probs, kind="stable")[:self.k])
+        return [found[0] + self._pool(regions, post, rows, exclude), *found[1:]]
+
+    def _pool(self, regions: RegionMap, post: Posterior, rows: np.ndarray,
+              exclude: Collection[str]) -> list[Hit]:
+        """What of the likeliest regions' members (``rows``) is valued: every unseen one."""
         ids, vectors = every_item(self.store)
-        key = (id(vectors), regions.version)
-        if key not in _members:
-            _members[key] = assign(vectors, regions.centroids.astype(np.float32))
-        likely = np.argsort(-post.probs, kind="stable")[:self.k]
-        rows = [r for r in np.flatnonzero(np.isin(_members[key], likely))
+        return [Hit(id=ids[r], score=0.0, vector=vectors[r]) for r in rows
                 if ids[r] not in exclude]
-        pool = [Hit(id=ids[r], score=0.0, vector=vectors[r]) for r in rows]
-        return [found[0] + pool, *found[1:]]
 
 
 class RegionPool8(RegionPool):
@@ -139,13 +137,8 @@ class RankedPool(PoolForPlaces):
     name = "sumo-pool-16-ranked"
     description = "sumo-pool-16-places, the pool ranked cheaply and its best 40 valued"
 
-    def _neighbours(self, regions: RegionMap, points: list[Vector | int], limit: int,
-                    exclude: Collection[str], *, mode: Vector | None = None
-                    ) -> list[list[Hit]]:
-        found = PosteriorKept._neighbours(self, regions, points, limit, exclude, mode=mode)
-        post = self._post
-        if post is None or post.linear >= LINEAR_QUERY:
-            return found
+    def _pool(self, regions: RegionMap, post: Posterior, rows: np.ndarray,
+              exclude: Collection[str]) -> list[Hit]:
         ids, vectors = every_item(self.store)
         key = (id(vectors), regions.version, NEAREST)
         if key not in _nearest:
@@ -153,10 +146,8 @@ class RankedPool(PoolForPlaces):
             near = np.argsort(-s, axis=1)[:, :NEAREST]
             _nearest[key] = near, np.take_along_axis(s, near, axis=1).astype(np.float16)
         near, sims = _nearest[key]
-        likely = np.argsort(-post.probs, kind="stable")[:self.k]
-        rows = np.flatnonzero(np.isin(near[:, 0], likely))
-        value = self._rank(post, rows, value_near(regions, post, near[rows],
-                                                  sims[rows].astype(np.float32)))
+        value = self._rank(regions, post, rows, value_near(regions, post, near[rows],
+                                                           sims[rows].astype(np.float32)))
         best: list[Hit] = []
         for k in np.argsort(-value, kind="stable"):
             r = int(rows[k])
@@ -164,9 +155,11 @@ class RankedPool(PoolForPlaces):
                 best.append(Hit(id=ids[r], score=0.0, vector=vectors[r]))
                 if len(best) == PICKS:
                     break
-        return [found[0] + best, *found[1:]]
+        return best
 
-    def _rank(self, post: Posterior, rows: np.ndarray, value: np.ndarray) -> np.ndarray:
+    def _rank(self, regions: RegionMap, post: Posterior, rows: np.ndarray,
+              value: np.ndarray) -> np.ndarray:
+        """The rank of the pool's rows, given ``value_near``'s."""
         return value
 
 
@@ -180,19 +173,14 @@ class RankedWithDirection(RankedPool):
     name = "sumo-pool-16-ranked-dir"
     description = "sumo-pool-16-ranked, the direction's term ranked too (research)"
 
-    def _neighbours(self, regions: RegionMap, points: list[Vector | int], limit: int,
-                    exclude: Collection[str], *, mode: Vector | None = None
-                    ) -> list[list[Hit]]:
-        self._regions = regions
-        return super()._neighbours(regions, points, limit, exclude, mode=mode)
-
-    def _rank(self, post: Posterior, rows: np.ndarray, value: np.ndarray) -> np.ndarray:
+    def _rank(self, regions: RegionMap, post: Posterior, rows: np.ndarray,
+              value: np.ndarray) -> np.ndarray:
         if post.linear_w is None or post.linear < SUPPORT:
             return value
         _, vectors = every_item(self.store)
-        key = (id(vectors), self._regions.version)
+        key = (id(vectors), regions.version)
         if key not in _coords:
-            _coords[key] = linear_basis(self._regions)(vectors).astype(np.float32)
+            _coords[key] = linear_basis(regions)(vectors).astype(np.float32)
         y = post.linear_a + _coords[key][rows] @ post.linear_w
         return value + post.linear * np.exp(np.clip(y, *Y_RANGE))
 

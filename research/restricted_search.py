@@ -23,18 +23,15 @@ from __future__ import annotations
 from collections.abc import Collection
 
 import numpy as np
-from candidate_pool import every_item  # research/ is on the path as a script
+from candidate_pool import every_item, members_of  # research/ is on the path as a script
 from value_ascent import PosteriorKept
 
 from indexer.store.base import Hit, Vector
-from recommender.kmeans import assign
 from recommender.policies import REGISTRY
 from recommender.policies.sumo import LINEAR_QUERY
 from recommender.regions import RegionMap
 
 K = 8  # likeliest regions scanned
-
-_members: dict[tuple[int, str], np.ndarray] = {}
 
 
 class RestrictedSearch(PosteriorKept):
@@ -50,11 +47,7 @@ class RestrictedSearch(PosteriorKept):
         if post is None or post.linear < self.min_linear:
             return found
         ids, vectors = every_item(self.store)
-        key = (id(vectors), regions.version)
-        if key not in _members:
-            _members[key] = assign(vectors, regions.centroids.astype(np.float32))
-        likely = np.argsort(-post.probs)[:K]
-        rows = np.flatnonzero(np.isin(_members[key], likely))
+        rows = members_of(vectors, regions, np.argsort(-post.probs)[:K])
         rows = np.array([r for r in rows if ids[r] not in exclude], dtype=np.int64)
         if not len(rows):
             return found
